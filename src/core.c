@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "values.h"
 #include "version.h"
 
 static double clock_seconds(clockid_t clock) {
@@ -80,5 +81,7 @@ int luaopen_silo_core(lua_State *L) {
     lua_setfield(L, -2, "version");
     lua_pushstring(L, silo_host_lua_dir());
     lua_setfield(L, -2, "lua_dir");
+    silo_push_null(L);
+    lua_setfield(L, -2, "null");
     return 1;
 }

@@ -1,5 +1,6 @@
 /* host.c - creates and owns the process's single Lua state. */
 #include "host.h"
+#include "values.h"
 
 #include <lauxlib.h>
 #include <limits.h>
@@ -76,6 +77,7 @@ lua_State *silo_host_open(void) {
     luaL_openlibs(L);
     locate_lua_dir();
     set_package_path(L);
+    silo_values_open(L);
     return L;
 }
 

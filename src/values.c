@@ -1,0 +1,89 @@
+/* values.c - the shared Lua representation of NULL and 64-bit integers (see values.h). */
+#include "values.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <string.h>
+
+/* LuaJIT's type tag for cdata, absent from the 5.1 API headers */
+#define SILO_LUA_TCDATA 10
+
+static char int64_constructor_key;
+static char int64_istype_key;
+static char uint64_istype_key;
+
+static const char int64_helpers[] =
+    "local ffi = require 'ffi'\n"
+    "local int64, uint64 = ffi.typeof('int64_t'), ffi.typeof('uint64_t')\n"
+    "return function() return int64() end,\n"
+    "       function(v) return ffi.istype(int64, v) end,\n"
+    "       function(v) return ffi.istype(uint64, v) end\n";
+
+void silo_values_open(lua_State *L) {
+    if (luaL_loadbuffer(L, int64_helpers, sizeof int64_helpers - 1, "=silo.values") != 0 ||
+        lua_pcall(L, 0, 3, 0) != 0)
+        luaL_error(L, "cannot set up int64 values: %s", lua_tostring(L, -1));
+    lua_pushlightuserdata(L, &uint64_istype_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, &int64_istype_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, &int64_constructor_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+void silo_push_null(lua_State *L) {
+    lua_pushlightuserdata(L, NULL);
+}
+
+int silo_is_null(lua_State *L, int index) {
+    return lua_type(L, index) == LUA_TLIGHTUSERDATA && lua_touserdata(L, index) == NULL;
+}
+
+void silo_push_int64_cdata(lua_State *L, int64_t v) {
+    lua_pushlightuserdata(L, &int64_constructor_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_call(L, 0, 1);
+    /* lua_topointer on a cdata is the address of its payload */
+    memcpy((void *)lua_topointer(L, -1), &v, sizeof v);
+}
+
+void silo_push_int64(lua_State *L, int64_t v) {
+    if (v >= -SILO_MAX_EXACT_INTEGER && v <= SILO_MAX_EXACT_INTEGER)
+        lua_pushnumber(L, (lua_Number)v);
+    else
+        silo_push_int64_cdata(L, v);
+}
+
+static int cdata_is(lua_State *L, int index, void *predicate_key) {
+    index = index < 0 ? lua_gettop(L) + index + 1 : index;
+    lua_pushlightuserdata(L, predicate_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, index);
+    lua_call(L, 1, 1);
+    int is = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return is;
+}
+
+int silo_is_int64_cdata(lua_State *L, int index) {
+    return lua_type(L, index) == SILO_LUA_TCDATA && cdata_is(L, index, &int64_istype_key);
+}
+
+int silo_to_int64(lua_State *L, int index, int64_t *out) {
+    if (lua_type(L, index) == LUA_TNUMBER) {
+        lua_Number n = lua_tonumber(L, index);
+        if (n != floor(n) || n < -9223372036854775808.0 || n >= 9223372036854775808.0)
+            return 0;
+        *out = (int64_t)n;
+        return 1;
+    }
+    if (lua_type(L, index) != SILO_LUA_TCDATA)
+        return 0;
+    if (!cdata_is(L, index, &int64_istype_key) && !cdata_is(L, index, &uint64_istype_key))
+        return 0;
+    memcpy(out, lua_topointer(L, index), sizeof *out);
+    return 1;
+}
