@@ -68,7 +68,25 @@ static int core_random_hex(lua_State *L) {
     return 1;
 }
 
+/* silo.core.datetime(ms): a point in time, milliseconds since the epoch (UTC); no argument: now. */
+static int core_datetime(lua_State *L) {
+    int64_t milliseconds;
+    if (lua_isnoneornil(L, 1))
+        milliseconds = (int64_t)(clock_seconds(CLOCK_REALTIME) * 1000);
+    else if (!silo_to_int64(L, 1, &milliseconds))
+        return luaL_argerror(L, 1, "milliseconds since the epoch (an integer) expected");
+    silo_push_datetime(L, milliseconds);
+    return 1;
+}
+
+static int core_is_datetime(lua_State *L) {
+    int64_t milliseconds;
+    lua_pushboolean(L, silo_to_datetime(L, 1, &milliseconds));
+    return 1;
+}
+
 static const luaL_Reg core_functions[] = {
+    {"datetime", core_datetime}, {"is_datetime", core_is_datetime},
     {"now", core_now},           {"monotonic", core_monotonic}, {"sleep", core_sleep},
     {"pid", core_pid},           {"hostname", core_hostname},   {"random_hex", core_random_hex},
     {NULL, NULL},

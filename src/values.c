@@ -3,7 +3,9 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* LuaJIT's type tag for cdata, absent from the 5.1 API headers */
 #define SILO_LUA_TCDATA 10
@@ -19,7 +21,79 @@ static const char int64_helpers[] =
     "       function(v) return ffi.istype(int64, v) end,\n"
     "       function(v) return ffi.istype(uint64, v) end\n";
 
+#define DATETIME_METATABLE "silo.datetime"
+
+static int datetime_milliseconds(lua_State *L, int index, int64_t *milliseconds) {
+    if (lua_type(L, index) != LUA_TTABLE || !lua_getmetatable(L, index))
+        return 0;
+    luaL_getmetatable(L, DATETIME_METATABLE);
+    int is_datetime = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!is_datetime)
+        return 0;
+    lua_getfield(L, index, "ms");
+    int ok = silo_to_int64(L, -1, milliseconds);
+    lua_pop(L, 1);
+    return ok;
+}
+
+static int64_t check_datetime(lua_State *L, int index) {
+    int64_t milliseconds;
+    if (!datetime_milliseconds(L, index, &milliseconds))
+        luaL_typerror(L, index, DATETIME_METATABLE);
+    return milliseconds;
+}
+
+static int datetime_tostring(lua_State *L) {
+    int64_t milliseconds = check_datetime(L, 1);
+    int64_t millis_part = ((milliseconds % 1000) + 1000) % 1000;
+    time_t seconds = (time_t)((milliseconds - millis_part) / 1000);
+    struct tm utc;
+    if (!gmtime_r(&seconds, &utc))
+        return luaL_error(L, "datetime %lld ms is out of range", (long long)milliseconds);
+    char text[64];
+    size_t length = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    snprintf(text + length, sizeof text - length, ".%03dZ", (int)millis_part);
+    lua_pushstring(L, text);
+    return 1;
+}
+
+static int datetime_eq(lua_State *L) {
+    lua_pushboolean(L, check_datetime(L, 1) == check_datetime(L, 2));
+    return 1;
+}
+
+static int datetime_lt(lua_State *L) {
+    lua_pushboolean(L, check_datetime(L, 1) < check_datetime(L, 2));
+    return 1;
+}
+
+static int datetime_le(lua_State *L) {
+    lua_pushboolean(L, check_datetime(L, 1) <= check_datetime(L, 2));
+    return 1;
+}
+
+static const luaL_Reg datetime_methods[] = {
+    {"__tostring", datetime_tostring}, {"__eq", datetime_eq}, {"__lt", datetime_lt}, {"__le", datetime_le},
+    {NULL, NULL},
+};
+
+void silo_push_datetime(lua_State *L, int64_t milliseconds) {
+    lua_createtable(L, 0, 1);
+    silo_push_int64(L, milliseconds);
+    lua_setfield(L, -2, "ms");
+    luaL_getmetatable(L, DATETIME_METATABLE);
+    lua_setmetatable(L, -2);
+}
+
+int silo_to_datetime(lua_State *L, int index, int64_t *milliseconds) {
+    return datetime_milliseconds(L, index, milliseconds);
+}
+
 void silo_values_open(lua_State *L) {
+    luaL_newmetatable(L, DATETIME_METATABLE);
+    luaL_register(L, NULL, datetime_methods);
+    lua_pop(L, 1);
     if (luaL_loadbuffer(L, int64_helpers, sizeof int64_helpers - 1, "=silo.values") != 0 ||
         lua_pcall(L, 0, 3, 0) != 0)
         luaL_error(L, "cannot set up int64 values: %s", lua_tostring(L, -1));

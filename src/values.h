@@ -3,6 +3,9 @@
  *   NULL (SQL NULL, BSON null, JSON null)  -> silo.null, a light userdata holding NULL (require("silo.core").null)
  *   integers with |v| <= 2^53                -> Lua numbers (exact in a double)
  *   other 64-bit integers                    -> LuaJIT int64_t cdata (5LL), never a rounded double
+ *   a point in time (DATETIME, BSON date)    -> a silo.datetime: a table { ms = <milliseconds since the epoch,
+ *                                               UTC> } with metatable "silo.datetime" (__tostring gives ISO 8601
+ *                                               "2026-11-28T12:40:31.123Z", __eq, __lt, __le)
  */
 #ifndef SILO_VALUES_H
 #define SILO_VALUES_H
@@ -27,5 +30,9 @@ void silo_push_int64_cdata(lua_State *L, int64_t v);
 int silo_to_int64(lua_State *L, int index, int64_t *out);
 /* 1 when the value is int64_t cdata (not a Lua number) */
 int silo_is_int64_cdata(lua_State *L, int index);
+
+void silo_push_datetime(lua_State *L, int64_t milliseconds);
+/* 1 and *milliseconds when the value is a silo.datetime, else 0. */
+int silo_to_datetime(lua_State *L, int index, int64_t *milliseconds);
 
 #endif
