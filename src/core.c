@@ -1,6 +1,9 @@
 /* core.c - silo.core: the few system facilities Lua lacks (clocks, sleep, identity, randomness). */
 #include <lauxlib.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -85,7 +88,84 @@ static int core_is_datetime(lua_State *L) {
     return 1;
 }
 
+static volatile sig_atomic_t pending_signal;
+
+static void remember_signal(int signal_number) {
+    pending_signal = signal_number;
+}
+
+static const struct {
+    const char *name;
+    int number;
+} trappable_signals[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP}};
+
+/* trap_signals(): SIGTERM, SIGINT and SIGHUP no longer end the process; a loop asks pending_signal() instead.
+ * No SA_RESTART, so a blocking read returns EINTR and the loop gets to ask. */
+static int core_trap_signals(lua_State *L) {
+    (void)L;
+    struct sigaction action = {0};
+    action.sa_handler = remember_signal;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < sizeof trappable_signals / sizeof *trappable_signals; i++)
+        sigaction(trappable_signals[i].number, &action, NULL);
+    return 0;
+}
+
+/* The name ("TERM", "INT", "HUP") of the last trapped signal not yet taken, or nil; taking it clears it. */
+static int core_pending_signal(lua_State *L) {
+    int signal_number = pending_signal;
+    pending_signal = 0;
+    for (size_t i = 0; i < sizeof trappable_signals / sizeof *trappable_signals; i++) {
+        if (trappable_signals[i].number == signal_number) {
+            lua_pushstring(L, trappable_signals[i].name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int fail_with_errno(lua_State *L, const char *operation, const char *path, int fd) {
+    int saved = errno;
+    if (fd >= 0)
+        close(fd);
+    return luaL_error(L, "%s %s: %s", operation, path, strerror(saved));
+}
+
+/* write_file_atomic(path, text): readers see the old content or the new, never a mix, even after a crash:
+ * write a temporary file, fsync it, rename it over path, fsync the directory. */
+static int core_write_file_atomic(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    size_t length;
+    const char *text = luaL_checklstring(L, 2, &length);
+    const char *temporary = lua_pushfstring(L, "%s.tmp", path);
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fail_with_errno(L, "cannot create", temporary, -1);
+    for (size_t written = 0; written < length;) {
+        ssize_t n = write(fd, text + written, length - written);
+        if (n < 0 && errno != EINTR)
+            return fail_with_errno(L, "cannot write", temporary, fd);
+        written += n > 0 ? (size_t)n : 0;
+    }
+    if (fsync(fd) != 0)
+        return fail_with_errno(L, "cannot fsync", temporary, fd);
+    close(fd);
+    if (rename(temporary, path) != 0)
+        return fail_with_errno(L, "cannot rename to", path, -1);
+    const char *slash = strrchr(path, '/');
+    lua_pushlstring(L, path, slash ? (size_t)(slash - path + 1) : 0);
+    const char *directory = slash ? lua_tostring(L, -1) : ".";
+    int dir_fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        fsync(dir_fd);
+        close(dir_fd);
+    }
+    return 0;
+}
+
 static const luaL_Reg core_functions[] = {
+    {"trap_signals", core_trap_signals}, {"pending_signal", core_pending_signal},
+    {"write_file_atomic", core_write_file_atomic},
     {"datetime", core_datetime}, {"is_datetime", core_is_datetime},
     {"now", core_now},           {"monotonic", core_monotonic}, {"sleep", core_sleep},
     {"pid", core_pid},           {"hostname", core_hostname},   {"random_hex", core_random_hex},
