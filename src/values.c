@@ -51,9 +51,9 @@ static int datetime_tostring(lua_State *L) {
     struct tm utc;
     if (!gmtime_r(&seconds, &utc))
         return luaL_error(L, "datetime %lld ms is out of range", (long long)milliseconds);
-    char text[64];
-    size_t length = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf(text + length, sizeof text - length, ".%03dZ", (int)millis_part);
+    char text[64]; /* not strftime: its %Y leaves years below 1000 unpadded */
+    snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+             utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, (int)millis_part);
     lua_pushstring(L, text);
     return 1;
 }
