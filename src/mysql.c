@@ -226,9 +226,11 @@ static void apply_option(lua_State *L, struct connection *c, const char *key, co
             set_text((char **)(void *)field, copy_text(value));
         else if (option->type == OPTION_FLAG)
             *(my_bool *)field = parse_flag(L, c, key, value);
-        else
-            *(unsigned int *)(void *)field = parse_number(
-                L, c, value, 31536000, lua_pushfstring(L, "option '%s' must be a whole number of seconds", key));
+        else {
+            const char *problem = lua_pushfstring(L, "option '%s' must be a whole number of seconds", key);
+            *(unsigned int *)(void *)field = parse_number(L, c, value, 31536000, problem);
+            lua_pop(L, 1);
+        }
         return;
     }
     unknown_option(L, c, key);
