@@ -2,7 +2,7 @@
  *
  * A connection is a userdata whose environment table caches prepared statements (SQL text -> light userdata
  * of a struct statement); the statements themselves form a list owned by the connection. A lost connection
- * drops every statement, and the next statement reconnects; a read outside a transaction is retried once. */
+ * drops every statement, and the next statement reconnects; see run() for which statement is retried. */
 #include <errmsg.h>
 #include <lauxlib.h>
 #include <mysql.h>
