@@ -452,7 +452,7 @@ describe("silo.mysql", function()
       kill(admin, doomed)
       local err = error_of(doomed.query, doomed, "SELECT 1")
       assert.matches("^mysql query: reconnecting to mysql://" .. user .. ":%*%*%*@.* after a lost connection failed: "
-        .. "Access denied for user .* %(error %d+%)$", err)
+        .. "Access denied for user .* %(error %d+, sql: SELECT 1%)$", err)
       doomed:close()
     end)
   end)
