@@ -220,6 +220,20 @@ describe("silo.mysql", function()
       assert.equal(1, #db:query("SELECT * FROM " .. table_name .. " WHERE big = ?", 1152921504606846977ULL))
     end)
 
+    it("binds new values and kinds of values to a cached statement", function()
+      db:exec("INSERT INTO " .. table_name .. " (name, big) VALUES ('a', 1), ('b', 2), ('3', 3)")
+      local sql = "SELECT COUNT(*) AS n FROM " .. table_name .. " WHERE name = ? OR big = ?"
+      local function count(...) return db:query(sql, ...)[1].n end
+      assert.equal(1, count("a", nil))
+      assert.equal(1, count("b", nil))
+      assert.equal(2, count("b", 1))
+      assert.equal(2, count("b", 1))
+      assert.equal(1, count(3, core.null))
+      assert.equal(2, count(3, 2LL))
+      assert.equal(0, count(nil, 2.5))
+      assert.equal(1, count(true, 1))
+    end)
+
     it("keeps a datetime exact from the year 1 to 9999", function()
       for _, ms in ipairs({ -62135596800000, -86400001, -1, 0, 951782400000, 4107542399999, 253402300799999 }) do
         db:exec("INSERT INTO " .. table_name .. " (name, at, day) VALUES (?, ?, ?)", tostring(ms), core.datetime(ms),

@@ -51,6 +51,8 @@ struct statement {
     struct statement *next;
     unsigned long param_count;
     MYSQL_BIND *params;
+    MYSQL_BIND *bound_params; /* as last given to libmariadb: identical ones need no new bind (nor types resent) */
+    int params_bound;
     union parameter *param_values;
     MYSQL_RES *metadata;
     MYSQL_FIELD *fields;
@@ -483,6 +485,7 @@ static void free_statement(struct statement *s) {
     free_columns(s);
     mysql_stmt_close(s->stmt);
     free(s->params);
+    free(s->bound_params);
     free(s->param_values);
     free(s);
 }
@@ -502,6 +505,7 @@ static struct statement *prepare(MYSQL *mysql, const char *sql, size_t length, s
     s->stmt = stmt;
     s->param_count = mysql_stmt_param_count(stmt);
     s->params = allocate(s->param_count * sizeof *s->params);
+    s->bound_params = allocate(s->param_count * sizeof *s->bound_params);
     s->param_values = allocate(s->param_count * sizeof *s->param_values);
     if (!describe_columns(s, f)) {
         free_statement(s);
@@ -757,6 +761,17 @@ static int columns_changed(const struct statement *s) {
     return 0;
 }
 
+static int bind_parameters(struct statement *s) {
+    size_t size = s->param_count * sizeof *s->params;
+    if (!s->param_count || (s->params_bound && memcmp(s->params, s->bound_params, size) == 0))
+        return 1;
+    if (mysql_stmt_bind_param(s->stmt, s->params))
+        return 0;
+    memcpy(s->bound_params, s->params, size);
+    s->params_bound = 1;
+    return 1;
+}
+
 /* Binds the arguments after the SQL and executes. */
 static int execute(lua_State *L, const char *operation, struct statement *s, const char *sql, struct failure *f) {
     int given = lua_gettop(L) - 2;
@@ -765,7 +780,7 @@ static int execute(lua_State *L, const char *operation, struct statement *s, con
                    (int)s->param_count, sql);
     for (unsigned long i = 0; i < s->param_count; i++)
         bind_parameter(L, operation, s, i, (int)i + 3, sql);
-    if ((s->param_count && mysql_stmt_bind_param(s->stmt, s->params)) || mysql_stmt_execute(s->stmt)) {
+    if (!bind_parameters(s) || mysql_stmt_execute(s->stmt)) {
         fail_from_statement(f, s->stmt);
         return 0;
     }
