@@ -76,11 +76,14 @@ describe("silo.mysql", function()
     it("rejects a bad URL, naming it without its password", function()
       local cases = {
         ["http://u:secret@h/db"] = "bad URL 'http://u:***@h/db': it must start with mysql://",
-        ["mysql://u:secret@h:99999/db"] = "bad URL 'mysql://u:***@h:99999/db': the port must be a number up to 65535, got '99999'",
+        ["mysql://u:secret@h:99999/db"] =
+          "bad URL 'mysql://u:***@h:99999/db': the port must be a number up to 65535, got '99999'",
         ["mysql://u:secret@h:x/db"] = "the port must be a number up to 65535, got 'x'",
-        ["mysql://u:secret@h/db?frobnicate=1"] = "unknown option 'frobnicate' (options are: socket, ssl, ssl_ca, ssl_cert, ssl_key, ssl_verify, connect_timeout, read_timeout, write_timeout)",
+        ["mysql://u:secret@h/db?frobnicate=1"] = "unknown option 'frobnicate' (options are: socket, ssl, ssl_ca, "
+          .. "ssl_cert, ssl_key, ssl_verify, connect_timeout, read_timeout, write_timeout)",
         ["mysql://u:secret@h/db?ssl=maybe"] = "option 'ssl' must be true or false, got 'maybe'",
-        ["mysql://u:secret@h/db?connect_timeout=soon"] = "option 'connect_timeout' must be a whole number of seconds, got 'soon'",
+        ["mysql://u:secret@h/db?connect_timeout=soon"] =
+          "option 'connect_timeout' must be a whole number of seconds, got 'soon'",
         ["mysql://u:secret@h/db?ssl"] = "an option must be key=value",
         ["mysql://u:secret%zz@h/db"] = "'%' must be followed by two hex digits",
         ["mysql://u:secret@[::1/db"] = "'[' without ']' in the host",
@@ -265,7 +268,8 @@ describe("silo.mysql", function()
       assert.equal("mysql query: You have an error in your SQL syntax; check the manual that corresponds to your "
         .. "MariaDB server version for the right syntax to use near 'SELEC 1' at line 1 (error 1064, sql: SELEC 1)",
         error_of(db.query, db, "SELEC 1"))
-      assert.matches("^mysql query: Table '" .. database .. ".mysql_spec_missing' doesn't exist %(error 1146, sql: SELECT",
+      assert.matches("^mysql query: Table '" .. database
+        .. ".mysql_spec_missing' doesn't exist %(error 1146, sql: SELECT",
         error_of(db.query, db, "SELECT * FROM mysql_spec_missing"))
     end)
 
@@ -532,7 +536,8 @@ describe("silo.mysql", function()
     end
     print(string.format("\nRSS over 100,000 queries, KiB at every 20,000: %s", table.concat(samples, " ")))
     if not sanitized() then -- AddressSanitizer's quarantine holds freed memory: RSS says nothing there
-      assert.is_true(samples[#samples] - samples[1] < 2048, "RSS grew from " .. samples[1] .. " to " .. samples[#samples])
+      assert.is_true(samples[#samples] - samples[1] < 2048,
+        "RSS grew from " .. samples[1] .. " to " .. samples[#samples])
     end
   end)
 end)

@@ -316,7 +316,8 @@ static void parse_url(lua_State *L, struct connection *c, const char *url) {
 }
 
 static void free_settings(struct settings *s) {
-    char **texts[] = {&s->host, &s->user, &s->password, &s->database, &s->socket, &s->ssl_ca, &s->ssl_cert, &s->ssl_key};
+    char **texts[] = {&s->host,   &s->user,   &s->password, &s->database,
+                      &s->socket, &s->ssl_ca, &s->ssl_cert, &s->ssl_key};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         set_text(texts[i], NULL);
 }
