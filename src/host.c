@@ -12,6 +12,8 @@
 
 static const luaL_Reg c_bindings[] = {
     {"silo.core", luaopen_silo_core},
+    {"silo.bson", luaopen_silo_bson},
+    {"silo.mongo", luaopen_silo_mongo},
     {NULL, NULL},
 };
 
