@@ -1,6 +1,8 @@
-/* mongo.c - silo.mongo: MongoDB through a libmongoc client pool; documents through the one value mapping
- * (bson_values.h). Each operation borrows a pooled client for its duration; a find cursor holds one until it
- * is exhausted, closed or collected. */
+/* mongo.c - silo.mongo: MongoDB through libmongoc; documents through the one value mapping (bson_values.h).
+ * A client is one single-threaded mongoc_client_t, not a pool: the process's one Lua state runs one operation at
+ * a time and open cursors interleave with other operations on it, while a pool's background monitor thread costs
+ * CPU for nothing (against the Mongo test server libmongoc 1.23's monitor loops on hello: 880 ms CPU per 2 s
+ * idle, measured). */
 #include <lauxlib.h>
 #include <mongoc/mongoc.h>
 #include <string.h>
@@ -18,9 +20,9 @@
 #define NAMESPACE_NOT_FOUND 26
 
 typedef struct {
-    mongoc_client_pool_t *pool;
+    mongoc_client_t *client; /* until the client and its last cursor are closed */
     char *database;
-    int clients_out; /* held by open cursors */
+    int open_cursors;
     bool closed;
 } mongo_client;
 
@@ -33,7 +35,6 @@ typedef struct {
 /* environment: the collection's, so the client outlives the cursor */
 typedef struct {
     mongo_client *owner;
-    mongoc_client_t *client;
     mongoc_collection_t *collection;
     mongoc_cursor_t *cursor;
 } mongo_cursor;
@@ -47,10 +48,9 @@ typedef struct {
     int operations;
 } mongo_bulk;
 
-/* A pooled client and a collection handle on it, for one operation. */
+/* A collection handle for one operation. */
 typedef struct {
     mongo_client *owner;
-    mongoc_client_t *client;
     mongoc_collection_t *collection;
 } session;
 
@@ -58,38 +58,28 @@ static int raise_error(lua_State *L, const char *operation, const bson_error_t *
     return luaL_error(L, "%s: %s (code %d)", operation, error->message, (int)error->code);
 }
 
-static void release_pool_if_unused(mongo_client *c) {
-    if (!c->closed || c->clients_out > 0 || !c->pool)
+static void release_client_if_unused(mongo_client *c) {
+    if (!c->closed || c->open_cursors > 0 || !c->client)
         return;
-    mongoc_client_pool_destroy(c->pool);
-    c->pool = NULL;
+    mongoc_client_destroy(c->client);
+    c->client = NULL;
     bson_free(c->database);
     c->database = NULL;
 }
 
-static mongoc_client_t *pop_client(lua_State *L, mongo_client *c, const char *operation) {
+static void check_open(lua_State *L, mongo_client *c, const char *operation) {
     if (c->closed)
         luaL_error(L, "%s: the client is closed", operation);
-    mongoc_client_t *client = mongoc_client_pool_try_pop(c->pool);
-    if (!client) {
-        /* cursors abandoned by a loop's break give their client back when collected */
-        lua_gc(L, LUA_GCCOLLECT, 0);
-        client = mongoc_client_pool_try_pop(c->pool);
-    }
-    if (!client)
-        luaL_error(L, "%s: every pooled connection is held by an open cursor (%d)", operation, c->clients_out);
-    return client;
 }
 
 static session session_begin(lua_State *L, mongo_collection *collection, const char *operation) {
     mongo_client *owner = collection->owner;
-    mongoc_client_t *client = pop_client(L, owner, operation);
-    return (session){owner, client, mongoc_client_get_collection(client, owner->database, collection->name)};
+    check_open(L, owner, operation);
+    return (session){owner, mongoc_client_get_collection(owner->client, owner->database, collection->name)};
 }
 
 static void session_end(session *s) {
     mongoc_collection_destroy(s->collection);
-    mongoc_client_pool_push(s->owner->pool, s->client);
 }
 
 /* ---- arguments ---- */
@@ -267,11 +257,9 @@ static bool ping(mongoc_client_t *client, bson_error_t *error) {
 
 static int client_ping(lua_State *L) {
     mongo_client *c = check_client(L, 1);
-    mongoc_client_t *client = pop_client(L, c, "ping");
+    check_open(L, c, "ping");
     bson_error_t error;
-    bool ok = ping(client, &error);
-    mongoc_client_pool_push(c->pool, client);
-    if (!ok)
+    if (!ping(c->client, &error))
         return raise_error(L, "ping", &error);
     lua_pushboolean(L, 1);
     return 1;
@@ -280,14 +268,13 @@ static int client_ping(lua_State *L) {
 static int client_close(lua_State *L) {
     mongo_client *c = check_client(L, 1);
     c->closed = true;
-    release_pool_if_unused(c);
+    release_client_if_unused(c);
     return 0;
 }
 
 static int client_database(lua_State *L) {
     mongo_client *c = check_client(L, 1);
-    if (c->closed)
-        return luaL_error(L, "database: the client is closed");
+    check_open(L, c, "database");
     lua_pushstring(L, c->database);
     return 1;
 }
@@ -297,8 +284,7 @@ static int client_collection(lua_State *L) {
     size_t length;
     const char *name = luaL_checklstring(L, 2, &length);
     luaL_argcheck(L, length > 0 && !memchr(name, '\0', length), 2, "a collection name expected");
-    if (c->closed)
-        return luaL_error(L, "collection: the client is closed");
+    check_open(L, c, "collection");
     mongo_collection *collection = lua_newuserdata(L, sizeof *collection + length + 1);
     collection->owner = c;
     memcpy(collection->name, name, length + 1);
@@ -325,7 +311,7 @@ static const char *uri_argument(lua_State *L) {
     return luaL_checkstring(L, 1);
 }
 
-/* mongo.connect([uri]): a client (a pool) for uri, default the mongo_uri setting; checks the server answers. */
+/* mongo.connect([uri]): a client for uri, default the mongo_uri setting; checks the server answers. */
 static int mongo_connect(lua_State *L) {
     const char *text = uri_argument(L);
     mongo_client *c = lua_newuserdata(L, sizeof *c);
@@ -338,16 +324,13 @@ static int mongo_connect(lua_State *L) {
         return raise_error(L, "mongo.connect", &error);
     const char *database = mongoc_uri_get_database(uri);
     c->database = bson_strdup(database && *database ? database : DEFAULT_DATABASE);
-    c->pool = mongoc_client_pool_new(uri);
+    c->client = mongoc_client_new_from_uri(uri);
     mongoc_uri_destroy(uri);
-    mongoc_client_pool_set_error_api(c->pool, MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_pool_set_appname(c->pool, "silo-lua");
-    mongoc_client_t *client = mongoc_client_pool_pop(c->pool);
-    bool ok = ping(client, &error);
-    mongoc_client_pool_push(c->pool, client);
-    if (!ok) {
+    mongoc_client_set_error_api(c->client, MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_set_appname(c->client, "silo-lua");
+    if (!ping(c->client, &error)) {
         c->closed = true;
-        release_pool_if_unused(c);
+        release_client_if_unused(c);
         return raise_error(L, "mongo.connect", &error);
     }
     return 1;
@@ -550,10 +533,9 @@ static void cursor_release(mongo_cursor *cursor) {
         return;
     mongoc_cursor_destroy(cursor->cursor);
     mongoc_collection_destroy(cursor->collection);
-    mongoc_client_pool_push(cursor->owner->pool, cursor->client);
     cursor->cursor = NULL;
-    cursor->owner->clients_out--;
-    release_pool_if_unused(cursor->owner);
+    cursor->owner->open_cursors--;
+    release_client_if_unused(cursor->owner);
 }
 
 static int cursor_close(lua_State *L) {
@@ -561,7 +543,7 @@ static int cursor_close(lua_State *L) {
     return 0;
 }
 
-/* cursor:next(): the next document, or nil at the end (the cursor then gives its connection back). */
+/* cursor:next(): the next document, or nil at the end (the cursor is then closed). */
 static int cursor_next(lua_State *L) {
     mongo_cursor *cursor = luaL_checkudata(L, 1, CURSOR_METATABLE);
     const bson_t *doc;
@@ -593,10 +575,9 @@ static int collection_find(lua_State *L) {
     lua_setfenv(L, -2);
     session s = session_begin(L, collection, "find");
     cursor->owner = s.owner;
-    cursor->client = s.client;
     cursor->collection = s.collection;
     cursor->cursor = mongoc_collection_find_with_opts(s.collection, filter, opts, NULL);
-    s.owner->clients_out++;
+    s.owner->open_cursors++;
     return 2;
 }
 
@@ -754,7 +735,7 @@ static int bulk_execute(lua_State *L) {
     }
     mongo_collection *collection = bulk->collection;
     session s = session_begin(L, collection, "bulk:execute");
-    mongoc_bulk_operation_set_client(bulk->bulk, s.client);
+    mongoc_bulk_operation_set_client(bulk->bulk, s.owner->client);
     mongoc_bulk_operation_set_database(bulk->bulk, s.owner->database);
     mongoc_bulk_operation_set_collection(bulk->bulk, collection->name);
     bson_t reply;
