@@ -37,6 +37,13 @@ describe("the value mapping", function()
 
     it("writes a document's keys in byte order", function()
       assert.equal('{"A":1,"_id":2,"a":3,"b":4}', json.encode({ b = 4, a = 3, _id = 2, A = 1 }))
+      local many, expected = {}, {}
+      for i = 100, 140 do
+        many["k" .. i] = i
+        expected[#expected + 1] = ('"k%d":%d'):format(i, i)
+      end
+      assert.equal("{" .. table.concat(expected, ",") .. "}", json.encode(many))
+      assert.equal('{"a":1,"ab":2,"b":3}', json.encode({ ab = 2, b = 3, a = 1 }))
     end)
 
     it("refuses tables that are neither documents nor arrays, naming where", function()

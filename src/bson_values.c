@@ -31,6 +31,7 @@ typedef struct {
 typedef struct {
     const char *text;
     size_t length;
+    int value_index; /* the value's stack slot, 0 when it was not kept on the stack */
 } table_key;
 
 typedef struct {
@@ -212,17 +213,38 @@ static int compare_keys(const void *a, const void *b) {
     return order ? order : (x->length > y->length) - (x->length < y->length);
 }
 
-/* The table's string keys in byte order; the strings stay alive as keys of the unchanged table. */
+/* glibc's qsort allocates a buffer per call: documents are mostly small, so small ones are sorted in place */
+static void sort_keys(table_key *keys, size_t n) {
+    if (n > 16) {
+        qsort(keys, n, sizeof *keys, compare_keys);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        table_key key = keys[i];
+        size_t j = i;
+        for (; j > 0 && compare_keys(&keys[j - 1], &key) > 0; j--)
+            keys[j] = keys[j - 1];
+        keys[j] = key;
+    }
+}
+
+/* The table's string keys in byte order; the strings stay alive as keys of the unchanged table. The values
+ * stay on the stack, when it has room, so that they need not be looked up again by key. */
 static table_key *sorted_keys(lua_State *L, int index, size_t count, table_key *small, size_t small_count) {
     table_key *keys = count <= small_count ? small : lua_newuserdata(L, count * sizeof *keys);
+    bool keep_values = count < INT32_MAX / 2 && lua_checkstack(L, (int)(2 * count) + LUA_MINSTACK);
     size_t n = 0;
     lua_pushnil(L);
     while (lua_next(L, index)) {
-        lua_pop(L, 1);
-        keys[n].text = lua_tolstring(L, -1, &keys[n].length);
+        keys[n].text = lua_tolstring(L, -2, &keys[n].length);
+        keys[n].value_index = keep_values ? lua_gettop(L) : 0;
+        if (keep_values)
+            lua_pushvalue(L, -2); /* the key again, for lua_next */
+        else
+            lua_pop(L, 1);
         n++;
     }
-    qsort(keys, n, sizeof *keys, compare_keys);
+    sort_keys(keys, n);
     return keys;
 }
 
@@ -246,6 +268,10 @@ static bool fill_document(encoder *e, int index, bson_t *doc, size_t count) {
         ok = check_key(e, &keys[i]);
         if (!ok)
             break;
+        if (keys[i].value_index) {
+            ok = encode_value(e, keys[i].value_index, doc, keys[i].text, (int)keys[i].length);
+            continue;
+        }
         lua_pushlstring(L, keys[i].text, keys[i].length);
         lua_rawget(L, index);
         ok = encode_value(e, -1, doc, keys[i].text, (int)keys[i].length);

@@ -27,12 +27,12 @@ typedef struct {
 
 typedef struct {
     mongo_client *owner;
+    mongoc_collection_t *handle; /* made once: libmongoc copies options and formats names for each one */
     char name[];
 } mongo_collection;
 
 typedef struct {
     mongo_client *owner;
-    mongoc_collection_t *collection;
     mongoc_cursor_t *cursor;
 } mongo_cursor;
 
@@ -43,12 +43,6 @@ typedef struct {
     bool ordered;
     int operations;
 } mongo_bulk;
-
-/* A collection handle for one operation. */
-typedef struct {
-    mongo_client *owner;
-    mongoc_collection_t *collection;
-} call;
 
 static int raise_error(lua_State *L, const char *operation, const bson_error_t *error) {
     return luaL_error(L, "%s: %s (code %d)", operation, error->message, (int)error->code);
@@ -68,14 +62,10 @@ static void check_open(lua_State *L, mongo_client *c, const char *operation) {
         luaL_error(L, "%s: the client is closed", operation);
 }
 
-static call call_begin(lua_State *L, mongo_collection *collection, const char *operation) {
-    mongo_client *owner = collection->owner;
-    check_open(L, owner, operation);
-    return (call){owner, mongoc_client_get_collection(owner->client, owner->database, collection->name)};
-}
-
-static void call_end(call *s) {
-    mongoc_collection_destroy(s->collection);
+/* The collection's libmongoc handle, once its client is known to be open. */
+static mongoc_collection_t *open_collection(lua_State *L, mongo_collection *collection, const char *operation) {
+    check_open(L, collection->owner, operation);
+    return collection->handle;
 }
 
 /* A zeroed userdata with the metatable; with an owner (the handle at owner_index), its environment table holds
@@ -300,6 +290,7 @@ static int client_collection(lua_State *L) {
     mongo_collection *collection = new_handle(L, sizeof *collection + length + 1, COLLECTION_METATABLE, 1);
     collection->owner = c;
     memcpy(collection->name, name, length + 1);
+    collection->handle = mongoc_client_get_collection(c->client, c->database, name);
     return 1;
 }
 
@@ -405,12 +396,11 @@ static int collection_upsert(lua_State *L) {
     if (where)
         bson_concat(filter, where);
     BSON_APPEND_BOOL(opts, "upsert", true);
-    call s = call_begin(L, collection, "upsert");
+    mongoc_collection_t *handle = open_collection(L, collection, "upsert");
     bson_t reply;
     bson_error_t error;
-    bool ok = mongoc_collection_replace_one(s.collection, filter, doc, opts, &reply, &error);
-    bool refused = !ok && stale && refused_as_stale(s.collection, stale);
-    call_end(&s);
+    bool ok = mongoc_collection_replace_one(handle, filter, doc, opts, &reply, &error);
+    bool refused = !ok && stale && refused_as_stale(handle, stale);
     bson_t nothing_written = BSON_INITIALIZER;
     if (ok || refused)
         push_update_result(L, refused ? &nothing_written : &reply, !refused);
@@ -429,11 +419,10 @@ static int collection_replace(lua_State *L) {
     bson_t *filter = silo_bson_check_table(L, 2, "replace");
     bson_t *doc = silo_bson_check_table(L, 3, "replace");
     bson_t *opts = write_options(L, 4, "replace", write_option_names);
-    call s = call_begin(L, collection, "replace");
+    mongoc_collection_t *handle = open_collection(L, collection, "replace");
     bson_t reply;
     bson_error_t error;
-    bool ok = mongoc_collection_replace_one(s.collection, filter, doc, opts, &reply, &error);
-    call_end(&s);
+    bool ok = mongoc_collection_replace_one(handle, filter, doc, opts, &reply, &error);
     if (ok)
         push_update_result(L, &reply, true);
     bson_destroy(&reply);
@@ -447,11 +436,10 @@ static int collection_delete(lua_State *L) {
     luaL_checktype(L, 2, LUA_TTABLE);
     bson_t *filter = silo_bson_check_table(L, 2, "delete");
     bson_t *opts = write_options(L, 3, "delete", write_option_names);
-    call s = call_begin(L, collection, "delete");
+    mongoc_collection_t *handle = open_collection(L, collection, "delete");
     bson_t reply;
     bson_error_t error;
-    bool ok = mongoc_collection_delete_many(s.collection, filter, opts, &reply, &error);
-    call_end(&s);
+    bool ok = mongoc_collection_delete_many(handle, filter, opts, &reply, &error);
     int64_t deleted = reply_count(&reply, "deletedCount");
     bson_destroy(&reply);
     if (!ok)
@@ -469,10 +457,9 @@ static int collection_count(lua_State *L) {
     check_optional_table(L, 3);
     check_option_names(L, 3, "count", allowed);
     bson_t *opts = optional_document(L, 3, "count");
-    call s = call_begin(L, collection, "count");
+    mongoc_collection_t *handle = open_collection(L, collection, "count");
     bson_error_t error;
-    int64_t count = mongoc_collection_count_documents(s.collection, filter, opts, NULL, NULL, &error);
-    call_end(&s);
+    int64_t count = mongoc_collection_count_documents(handle, filter, opts, NULL, NULL, &error);
     if (count < 0)
         return raise_error(L, "count", &error);
     lua_pushnumber(L, (lua_Number)count);
@@ -514,14 +501,13 @@ static int collection_find_one(lua_State *L) {
     bson_t *opts = find_options(L, 3, "find_one", find_one_option_names);
     bson_t *found = silo_bson_push_new(L);
     BSON_APPEND_INT64(opts, "limit", 1);
-    call s = call_begin(L, collection, "find_one");
-    mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(s.collection, filter, opts, NULL);
+    mongoc_collection_t *handle = open_collection(L, collection, "find_one");
+    mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(handle, filter, opts, NULL);
     const bson_t *doc;
     bool got = mongoc_cursor_next(cursor, &doc) && bson_concat(found, doc);
     bson_error_t error;
     bool failed = mongoc_cursor_error(cursor, &error);
     mongoc_cursor_destroy(cursor);
-    call_end(&s);
     if (failed)
         return raise_error(L, "find_one", &error);
     if (!got)
@@ -536,7 +522,6 @@ static void cursor_release(mongo_cursor *cursor) {
     if (!cursor->cursor)
         return;
     mongoc_cursor_destroy(cursor->cursor);
-    mongoc_collection_destroy(cursor->collection);
     cursor->cursor = NULL;
     cursor->owner->open_cursors--;
     release_client_if_unused(cursor->owner);
@@ -572,11 +557,10 @@ static int collection_find(lua_State *L) {
     bson_t *opts = find_options(L, 3, "find", find_option_names);
     lua_pushcfunction(L, cursor_next);
     mongo_cursor *cursor = new_handle(L, sizeof *cursor, CURSOR_METATABLE, 1);
-    call s = call_begin(L, collection, "find");
-    cursor->owner = s.owner;
-    cursor->collection = s.collection;
-    cursor->cursor = mongoc_collection_find_with_opts(s.collection, filter, opts, NULL);
-    s.owner->open_cursors++;
+    mongoc_collection_t *handle = open_collection(L, collection, "find");
+    cursor->owner = collection->owner;
+    cursor->cursor = mongoc_collection_find_with_opts(handle, filter, opts, NULL);
+    cursor->owner->open_cursors++;
     return 2;
 }
 
@@ -606,11 +590,10 @@ static int collection_create_index(lua_State *L) {
     }
     bson_append_document_end(&indexes, &spec);
     bson_append_array_end(command, &indexes);
-    call s = call_begin(L, collection, "create_index");
+    mongoc_collection_t *handle = open_collection(L, collection, "create_index");
     bson_t reply;
     bson_error_t error;
-    bool ok = mongoc_collection_write_command_with_opts(s.collection, command, NULL, &reply, &error);
-    call_end(&s);
+    bool ok = mongoc_collection_write_command_with_opts(handle, command, NULL, &reply, &error);
     bson_destroy(&reply);
     return ok ? 1 : raise_error(L, "create_index", &error);
 }
@@ -618,14 +601,22 @@ static int collection_create_index(lua_State *L) {
 /* collection:drop(): true, or false when the collection did not exist. */
 static int collection_drop(lua_State *L) {
     mongo_collection *collection = check_collection(L, 1);
-    call s = call_begin(L, collection, "drop");
+    mongoc_collection_t *handle = open_collection(L, collection, "drop");
     bson_error_t error;
-    bool ok = mongoc_collection_drop_with_opts(s.collection, NULL, &error);
-    call_end(&s);
+    bool ok = mongoc_collection_drop_with_opts(handle, NULL, &error);
     if (!ok && error.code != NAMESPACE_NOT_FOUND)
         return raise_error(L, "drop", &error);
     lua_pushboolean(L, ok);
     return 1;
+}
+
+/* A handle does not use its client when destroyed, so it may outlive a closed client. */
+static int collection_gc(lua_State *L) {
+    mongo_collection *collection = check_collection(L, 1);
+    if (collection->handle)
+        mongoc_collection_destroy(collection->handle);
+    collection->handle = NULL;
+    return 0;
 }
 
 static int collection_name(lua_State *L) {
@@ -726,15 +717,14 @@ static int bulk_execute(lua_State *L) {
         return 1;
     }
     mongo_collection *collection = bulk->collection;
-    call s = call_begin(L, collection, "bulk:execute");
-    mongoc_bulk_operation_set_client(bulk->bulk, s.owner->client);
-    mongoc_bulk_operation_set_database(bulk->bulk, s.owner->database);
+    open_collection(L, collection, "bulk:execute");
+    mongoc_bulk_operation_set_client(bulk->bulk, collection->owner->client);
+    mongoc_bulk_operation_set_database(bulk->bulk, collection->owner->database);
     mongoc_bulk_operation_set_collection(bulk->bulk, collection->name);
     bson_t reply;
     bson_error_t error;
     bool ok = mongoc_bulk_operation_execute(bulk->bulk, &reply, &error) != 0;
     bulk_reset(bulk);
-    call_end(&s);
     if (ok)
         push_bulk_result(L, &reply);
     bson_destroy(&reply);
@@ -757,7 +747,8 @@ static const luaL_Reg collection_methods[] = {
     {"upsert", collection_upsert}, {"replace", collection_replace},   {"find_one", collection_find_one},
     {"find", collection_find},     {"delete", collection_delete},     {"count", collection_count},
     {"drop", collection_drop},     {"create_index", collection_create_index},
-    {"bulk", collection_bulk},     {"name", collection_name},         {NULL, NULL},
+    {"bulk", collection_bulk},     {"name", collection_name},         {"__gc", collection_gc},
+    {NULL, NULL},
 };
 
 static const luaL_Reg cursor_methods[] = {
