@@ -123,8 +123,13 @@ describe("the value mapping", function()
       assert.equal(4, doc.b.subtype)
       assert.equal('{"b":{"$binary":{"base64":"AAH/","subType":"04"}}}', json.encode(doc))
       assert.has_error(function() bson.binary("x", 256) end, "bad argument #2 to 'binary' (subtype must be 0..255)")
-      assert.has_error(function() json.encode({ b = setmetatable({ data = 1 }, getmetatable(bson.binary(""))) }) end,
+      local binary = getmetatable(bson.binary(""))
+      assert.has_error(function() json.encode({ b = setmetatable({ data = 1 }, binary) }) end,
         "json.encode: a binary value's data must be a string at b")
+      assert.has_error(function() json.encode({ b = setmetatable({ data = "", subtype = "x" }, binary) }) end,
+        "json.encode: a binary value's subtype must be a number at b")
+      assert.has_error(function() json.encode({ b = setmetatable({ data = "", subtype = 300 }, binary) }) end,
+        "json.encode: a binary value's subtype must be 0..255 at b")
     end)
 
     it("keeps BSON types Lua has no form for as opaque values", function()

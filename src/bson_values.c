@@ -20,7 +20,6 @@
 #define OID_METATABLE "silo.bson.oid"
 #define VALUE_METATABLE "silo.bson.value"
 #define OWNED_BSON_METATABLE "silo.bson.owned"
-#define DATETIME_METATABLE "silo.datetime"
 
 /* A BSON value of a type Lua has no representation for, kept as the one-element document {"": value}. */
 typedef struct {
@@ -479,8 +478,7 @@ static void push_document_at_depth(lua_State *L, const bson_t *doc, bool as_arra
         lua_setmetatable(L, -2);
     }
     bson_iter_t iter;
-    if (!bson_iter_init(&iter, doc))
-        luaL_error(L, "invalid BSON document");
+    bson_iter_init(&iter, doc);
     for (int i = 1; bson_iter_next(&iter); i++) {
         if (as_array) {
             push_value_at_depth(L, &iter, flags, depth);

@@ -102,6 +102,15 @@ static void encoding_errors_leave_the_document_to_the_caller(lua_State *L) {
     CHECK(strcmp(error.message, "cannot encode a function at bad.1") == 0, "message: %s", error.message);
     bson_destroy(&doc);
     lua_pop(L, 1);
+
+    static int not_null;
+    lua_pushlightuserdata(L, &not_null);
+    bson_init(&doc);
+    CHECK(!silo_bson_append_value(L, -1, &doc, "p", &error), "a light userdata was encoded");
+    CHECK(strcmp(error.message, "cannot encode a light userdata other than silo.core.null") == 0, "message: %s",
+          error.message);
+    bson_destroy(&doc);
+    lua_pop(L, 1);
 }
 
 int main(void) {
