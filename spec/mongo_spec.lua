@@ -149,6 +149,7 @@ describe("silo.mongo", function()
         "upsert: where: cannot encode a function at v")
       assert.has_error(function() client:collection("") end, "bad argument #1 to 'collection' (a collection name expected)")
       assert.has_error(function() coll:upsert(1, { f = print }) end, "upsert: cannot encode a function at f")
+      assert.has_error(function() coll:upsert(1, { "a", "b" }) end, "upsert: a document expected, got an array")
       assert.has_error(function() coll:upsert(print, {}) end, "upsert: _id: cannot encode a function")
       assert.has_error(function() coll.upsert({}, 1, {}) end,
         "bad argument #1 to 'upsert' (silo.mongo.collection expected, got table)")

@@ -155,6 +155,7 @@ describe("the value mapping", function()
       assert.has_error(function() json.encode({ c = ffi.new("double", 1) }) end,
         "json.encode: cannot encode a cdata other than int64_t at c")
       assert.has_error(function() bson.encode("x") end, "bson.encode: a table expected, got string")
+      assert.has_error(function() bson.encode({ 1, 2 }) end, "bson.encode: a document expected, got an array")
     end)
   end)
 

@@ -353,7 +353,9 @@ bool silo_bson_append_table(lua_State *L, int index, bson_t *doc, bson_error_t *
     size_t count;
     if (!classify_table(&e, index, &as_array, &count))
         return false;
-    return check_size(&e, fill_table(&e, index, doc, as_array, count));
+    if (as_array)
+        return encode_failed(&e, "a document expected, got an array");
+    return check_size(&e, fill_document(&e, index, doc, count));
 }
 
 bool silo_bson_append_value(lua_State *L, int index, bson_t *doc, const char *key, bson_error_t *error) {

@@ -31,8 +31,9 @@
 /* Decoding flag: int64 values within 2^53 become Lua numbers (JSON has no int64 kind to keep). */
 #define SILO_BSON_EXACT_NUMBERS 1
 
-/* Appends the table at index to doc (initialised by the caller). On failure returns false with error set;
- * doc then holds a partial document the caller still destroys. */
+/* Appends the entries of the table at index, which must be a document (not an array), to doc (initialised by
+ * the caller). On failure returns false with error set; doc then holds a partial document the caller still
+ * destroys. */
 bool silo_bson_append_table(lua_State *L, int index, bson_t *doc, bson_error_t *error);
 /* Appends the Lua value at index to doc under key. */
 bool silo_bson_append_value(lua_State *L, int index, bson_t *doc, const char *key, bson_error_t *error);
