@@ -631,11 +631,20 @@ static size_t compact_json(char *json, size_t length) {
 }
 
 /* Pushes the JSON of the value under key in the one-element document single: {"key":VALUE} minus the wrapper. */
+char *silo_bson_as_json(const bson_t *doc, bool canonical, size_t *length) {
+    size_t printed;
+    char *json = canonical ? bson_as_canonical_extended_json(doc, &printed)
+                           : bson_as_relaxed_extended_json(doc, &printed);
+    printed = compact_json(json, printed);
+    json[printed] = '\0';
+    if (length)
+        *length = printed;
+    return json;
+}
+
 static void push_json_of_single(lua_State *L, const bson_t *single, const char *key, bool canonical) {
     size_t length;
-    char *json = canonical ? bson_as_canonical_extended_json(single, &length)
-                           : bson_as_relaxed_extended_json(single, &length);
-    length = compact_json(json, length);
+    char *json = silo_bson_as_json(single, canonical, &length);
     size_t wrapper = strlen(key) + 4; /* {"key": */
     lua_pushlstring(L, json + wrapper, length - wrapper - 1);
     bson_free(json);

@@ -43,6 +43,10 @@ void silo_bson_push_document(lua_State *L, const bson_t *doc, bool as_array, int
 /* Pushes the value the iterator is on. */
 void silo_bson_push_value(lua_State *L, const bson_iter_t *iter, int flags);
 
+/* The document as compact extended JSON ({"id":42,"name":"x"}: libbson's relaxed or canonical form without its
+ * spaces); free it with bson_free. */
+char *silo_bson_as_json(const bson_t *doc, bool canonical, size_t *length);
+
 /* A bson_t owned by a userdata pushed on the stack (freed by __gc), so Lua errors cannot leak it. */
 bson_t *silo_bson_push_new(lua_State *L);
 /* silo_bson_push_new filled from the table at index; raises "<operation>: <why>" when it cannot be encoded. */

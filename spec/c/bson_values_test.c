@@ -113,11 +113,25 @@ static void encoding_errors_leave_the_document_to_the_caller(lua_State *L) {
     lua_pop(L, 1);
 }
 
+static void json_is_compact(void) {
+    bson_t *doc = BCON_NEW("id", BCON_INT32(42), "name", BCON_UTF8("a \"b\" , c"), "list", "[", BCON_INT64(1), "]");
+    size_t length;
+    char *json = silo_bson_as_json(doc, false, &length);
+    const char *expected = "{\"id\":42,\"name\":\"a \\\"b\\\" , c\",\"list\":[1]}";
+    CHECK(strcmp(json, expected) == 0 && length == strlen(expected), "relaxed JSON: %s", json);
+    bson_free(json);
+    json = silo_bson_as_json(doc, true, NULL);
+    CHECK(strstr(json, "{\"id\":{\"$numberInt\":\"42\"}") == json, "canonical JSON: %s", json);
+    bson_free(json);
+    bson_destroy(doc);
+}
+
 int main(void) {
     lua_State *L = silo_host_open();
     random_documents_survive_lua(L);
     nesting_beyond_the_limit_is_an_error(L);
     encoding_errors_leave_the_document_to_the_caller(L);
+    json_is_compact();
     silo_host_close(L);
     return TEST_DONE();
 }
