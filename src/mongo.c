@@ -350,8 +350,6 @@ static bool table_option(lua_State *L, int index, const char *name, const char *
     int type = get_option(L, index, name);
     if (type != LUA_TNIL && type != LUA_TTABLE)
         luaL_error(L, "%s: option %s must be a table", operation, name);
-    if (type == LUA_TNIL)
-        lua_pushnil(L); /* the same stack height as the managed document of a table option */
     return type == LUA_TTABLE;
 }
 
@@ -482,11 +480,13 @@ static bson_t *find_options(lua_State *L, int index, const char *operation, cons
     bson_t *opts = silo_bson_push_new(L);
     if (lua_isnoneornil(L, index))
         return opts;
+    int top = lua_gettop(L);
     if (table_option(L, index, "sort", operation))
-        BSON_APPEND_DOCUMENT(opts, "sort", ordered_keys(L, lua_gettop(L), "sort", operation));
+        BSON_APPEND_DOCUMENT(opts, "sort", ordered_keys(L, top + 1, "sort", operation));
+    lua_settop(L, top);
     if (table_option(L, index, "projection", operation))
-        BSON_APPEND_DOCUMENT(opts, "projection", silo_bson_check_table(L, lua_gettop(L), operation));
-    lua_pop(L, 4);
+        BSON_APPEND_DOCUMENT(opts, "projection", silo_bson_check_table(L, top + 1, operation));
+    lua_settop(L, top);
     append_count_option(L, index, "limit", "limit", operation, opts);
     append_count_option(L, index, "skip", "skip", operation, opts);
     append_count_option(L, index, "batch_size", "batchSize", operation, opts);
