@@ -193,6 +193,15 @@ describe("the value mapping", function()
       assert.has_error(function() json.decode('{"a":') end, "json.decode: Incomplete JSON")
       assert.has_error(function() json.decode('1, "v": 2') end, "json.decode: more than one JSON value")
       assert.has_error(function() json.decode('{"a":"\255"}') end, "json.decode: invalid bytes in UTF8 string")
+      assert.has_error(function() json.decode('{"n":18446744073709551616}') end,
+        'json.decode: Number "18446744073709551616" is out of range')
+      assert.has_error(function() json.decode('[1, -123456789012345678901]') end,
+        'json.decode: Number "-123456789012345678901" is out of range')
+      assert.has_error(function() json.decode("9223372036854775808") end,
+        'json.decode: Number "9223372036854775808" is out of range')
+      assert.equal("123456789012345678901234", json.decode('{"s":"123456789012345678901234"}').s)
+      assert.equal("x\"1234567890123456789012", json.decode('{"s":"x\\"1234567890123456789012"}').s)
+      assert.equal(1.5e23, json.decode("150000000000000000000000.0"))
       local ok, err = pcall(json.decode, string.rep("[", 200) .. string.rep("]", 200))
       assert.is_false(ok)
       assert.matches("LEVELS_EXCEEDED", err)

@@ -2,6 +2,7 @@
  * (array marks, ObjectId, binary, BSON bytes, extended JSON). */
 #include "bson_values.h"
 
+#include <ctype.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <stdarg.h>
@@ -612,25 +613,54 @@ static int bson_decode(lua_State *L) {
 
 /* libbson writes { "k" : v, "a" : [ 1, 2 ] }; the feed's messages want {"k":v,"a":[1,2]}. Outside strings
  * its output has no other spaces. */
+typedef struct {
+    bool in_string, escaped;
+} json_scanner;
+
+/* Feeds JSON text to the scanner one character at a time: true when c belongs to a string, quotes included. */
+static bool in_json_string(json_scanner *scanner, char c) {
+    if (scanner->in_string) {
+        scanner->in_string = scanner->escaped || c != '"';
+        scanner->escaped = !scanner->escaped && c == '\\';
+        return true;
+    }
+    scanner->in_string = c == '"';
+    return scanner->in_string;
+}
+
 static size_t compact_json(char *json, size_t length) {
+    json_scanner scanner = {false, false};
     size_t out = 0;
-    bool in_string = false, escaped = false;
     for (size_t i = 0; i < length; i++) {
-        char c = json[i];
-        if (in_string) {
-            in_string = escaped || c != '"';
-            escaped = !escaped && c == '\\';
-        } else if (c == ' ') {
-            continue;
-        } else {
-            in_string = c == '"';
-        }
-        json[out++] = c;
+        if (in_json_string(&scanner, json[i]) || json[i] != ' ')
+            json[out++] = json[i];
     }
     return out;
 }
 
-/* Pushes the JSON of the value under key in the one-element document single: {"key":VALUE} minus the wrapper. */
+/* libbson 1.23 refuses integers beyond int64 up to 19 digits but wraps longer ones around: finds the first
+ * integer of 20 digits or more, as [*start, *end). */
+static bool find_overlong_integer(const char *text, size_t length, size_t *start, size_t *end) {
+    json_scanner scanner = {false, false};
+    for (size_t i = 0; i < length; i++) {
+        if (in_json_string(&scanner, text[i]) || (text[i] != '-' && !isdigit((unsigned char)text[i])))
+            continue;
+        size_t j = i, digits = 0;
+        bool integral = true;
+        for (; j < length && text[j] && strchr("0123456789+-.eE", text[j]); j++) {
+            digits += isdigit((unsigned char)text[j]) != 0;
+            integral = integral && !strchr(".eE", text[j]);
+        }
+        if (integral && digits >= 20) {
+            *start = i;
+            *end = j;
+            return true;
+        }
+        i = j - 1;
+    }
+    return false;
+}
+
 char *silo_bson_as_json(const bson_t *doc, bool canonical, size_t *length) {
     size_t printed;
     char *json = canonical ? bson_as_canonical_extended_json(doc, &printed)
@@ -642,6 +672,7 @@ char *silo_bson_as_json(const bson_t *doc, bool canonical, size_t *length) {
     return json;
 }
 
+/* Pushes the JSON of the value under key in the one-element document single: {"key":VALUE} minus the wrapper. */
 static void push_json_of_single(lua_State *L, const bson_t *single, const char *key, bool canonical) {
     size_t length;
     char *json = silo_bson_as_json(single, canonical, &length);
@@ -680,6 +711,11 @@ static int bson_from_json(lua_State *L) {
     if (!object) {
         lua_pushfstring(L, "{\"v\":%s}", text);
         text = lua_tolstring(L, -1, &length);
+    }
+    size_t number_start, number_end;
+    if (find_overlong_integer(text, length, &number_start, &number_end)) {
+        lua_pushlstring(L, text + number_start, number_end - number_start);
+        return luaL_error(L, "json.decode: Number \"%s\" is out of range", lua_tostring(L, -1));
     }
     bson_t *doc = silo_bson_push_new(L);
     bson_destroy(doc); /* bson_init_from_json initialises it again, and destroys it on failure */
