@@ -504,36 +504,40 @@ void silo_bson_push_value(lua_State *L, const bson_iter_t *iter, int flags) {
 
 /* ---- owned bson_t ---- */
 
-/* The bson_t lives inside its userdata, aligned as libbson declares it (bson_new would memalign each time). */
+/* The documents live inside their userdata, after a count, aligned as libbson declares bson_t (bson_new would
+ * memalign each one); one userdata holds all the documents of a call. */
 #define BSON_ALIGNMENT 128
 
-static bson_t *owned_bson(void *userdata) {
-    return (bson_t *)(((uintptr_t)userdata + BSON_ALIGNMENT - 1) & ~(uintptr_t)(BSON_ALIGNMENT - 1));
+static bson_t *owned_documents(int *count) {
+    return (bson_t *)(((uintptr_t)(count + 1) + BSON_ALIGNMENT - 1) & ~(uintptr_t)(BSON_ALIGNMENT - 1));
 }
 
-static int owned_bson_gc(lua_State *L) {
-    bson_destroy(owned_bson(luaL_checkudata(L, 1, OWNED_BSON_METATABLE)));
+static int owned_documents_gc(lua_State *L) {
+    int *count = luaL_checkudata(L, 1, OWNED_BSON_METATABLE);
+    bson_t *docs = owned_documents(count);
+    for (int i = 0; i < *count; i++)
+        bson_destroy(&docs[i]);
     return 0;
 }
 
-bson_t *silo_bson_push_new(lua_State *L) {
-    bson_t *doc = owned_bson(lua_newuserdata(L, sizeof *doc + BSON_ALIGNMENT - 1));
-    bson_init(doc);
+bson_t *silo_bson_push_new(lua_State *L, int count) {
+    int *header = lua_newuserdata(L, sizeof *header + BSON_ALIGNMENT - 1 + (size_t)count * sizeof(bson_t));
+    *header = count;
+    bson_t *docs = owned_documents(header);
+    for (int i = 0; i < count; i++)
+        bson_init(&docs[i]);
     if (luaL_newmetatable(L, OWNED_BSON_METATABLE)) {
-        lua_pushcfunction(L, owned_bson_gc);
+        lua_pushcfunction(L, owned_documents_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-    return doc;
+    return docs;
 }
 
-bson_t *silo_bson_check_table(lua_State *L, int index, const char *operation) {
-    index = absolute_index(L, index);
-    bson_t *doc = silo_bson_push_new(L);
+void silo_bson_check_table(lua_State *L, int index, const char *operation, bson_t *doc) {
     bson_error_t error;
     if (!silo_bson_append_table(L, index, doc, &error))
         luaL_error(L, "%s: %s", operation, error.message);
-    return doc;
 }
 
 /* ---- silo.bson ---- */
@@ -694,7 +698,7 @@ static int bson_to_json(lua_State *L) {
     const char *mode = luaL_optstring(L, 2, "relaxed");
     bool canonical = strcmp(mode, "canonical") == 0;
     luaL_argcheck(L, canonical || strcmp(mode, "relaxed") == 0, 2, "\"relaxed\" or \"canonical\" expected");
-    bson_t *single = silo_bson_push_new(L);
+    bson_t *single = silo_bson_push_new(L, 1);
     bson_error_t error;
     if (!silo_bson_append_value(L, 1, single, "v", &error))
         return luaL_error(L, "json.encode: %s", error.message);
@@ -717,7 +721,7 @@ static int bson_from_json(lua_State *L) {
         lua_pushlstring(L, text + number_start, number_end - number_start);
         return luaL_error(L, "json.decode: Number \"%s\" is out of range", lua_tostring(L, -1));
     }
-    bson_t *doc = silo_bson_push_new(L);
+    bson_t *doc = silo_bson_push_new(L, 1);
     bson_destroy(doc); /* bson_init_from_json initialises it again, and destroys it on failure */
     bson_error_t error;
     if (!bson_init_from_json(doc, text, (ssize_t)length, &error)) {

@@ -47,9 +47,10 @@ void silo_bson_push_value(lua_State *L, const bson_iter_t *iter, int flags);
  * spaces); free it with bson_free. */
 char *silo_bson_as_json(const bson_t *doc, bool canonical, size_t *length);
 
-/* A bson_t owned by a userdata pushed on the stack (freed by __gc), so Lua errors cannot leak it. */
-bson_t *silo_bson_push_new(lua_State *L);
-/* silo_bson_push_new filled from the table at index; raises "<operation>: <why>" when it cannot be encoded. */
-bson_t *silo_bson_check_table(lua_State *L, int index, const char *operation);
+/* count empty documents owned by one userdata pushed on the stack (its __gc destroys them), so that a Lua error
+ * cannot leak them. */
+bson_t *silo_bson_push_new(lua_State *L, int count);
+/* silo_bson_append_table, raising "<operation>: <why>" when the table cannot be encoded. */
+void silo_bson_check_table(lua_State *L, int index, const char *operation, bson_t *doc);
 
 #endif

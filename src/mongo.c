@@ -91,12 +91,11 @@ static void check_optional_table(lua_State *L, int index) {
         luaL_checktype(L, index, LUA_TTABLE);
 }
 
-/* A managed document from the optional table at index ({} when absent). */
-static bson_t *optional_document(lua_State *L, int index, const char *operation) {
+/* Fills out from the optional table at index (left empty when absent). */
+static void optional_document(lua_State *L, int index, const char *operation, bson_t *out) {
     check_optional_table(L, index);
-    if (lua_isnoneornil(L, index))
-        return silo_bson_push_new(L);
-    return silo_bson_check_table(L, index, operation);
+    if (!lua_isnoneornil(L, index))
+        silo_bson_check_table(L, index, operation, out);
 }
 
 static void append_value(lua_State *L, int index, bson_t *doc, const char *key, const char *operation) {
@@ -189,25 +188,23 @@ static void append_write_concern(lua_State *L, int index, const char *operation,
     }
 }
 
-/* A managed opts document with the write concern of the options table at index. */
-static bson_t *write_options(lua_State *L, int index, const char *operation, const char *const allowed[]) {
+/* Checks the options table at index and appends its write concern to opts. */
+static void write_options(lua_State *L, int index, const char *operation, const char *const allowed[], bson_t *opts) {
     check_optional_table(L, index);
     check_option_names(L, index, operation, allowed);
-    bson_t *opts = silo_bson_push_new(L);
     append_write_concern(L, index, operation, opts);
-    return opts;
 }
 
-/* Index keys and sort orders are ordered: {field = 1}, or {{"a", 1}, {"b", -1}} for several fields. Returns a
- * managed document pushed on the stack. */
-static bson_t *ordered_keys(lua_State *L, int index, const char *what, const char *operation) {
+/* Index keys and sort orders are ordered: {field = 1}, or {{"a", 1}, {"b", -1}} for several fields. */
+static void ordered_keys(lua_State *L, int index, const char *what, const char *operation, bson_t *keys) {
     luaL_checkstack(L, 4, NULL);
     lua_rawgeti(L, index, 1);
     bool pairs = lua_type(L, -1) == LUA_TTABLE;
     lua_pop(L, 1);
-    if (!pairs)
-        return silo_bson_check_table(L, index, operation);
-    bson_t *keys = silo_bson_push_new(L);
+    if (!pairs) {
+        silo_bson_check_table(L, index, operation, keys);
+        return;
+    }
     for (int i = 1; lua_rawgeti(L, index, i), !lua_isnil(L, -1); i++) {
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
@@ -217,7 +214,6 @@ static bson_t *ordered_keys(lua_State *L, int index, const char *what, const cha
         lua_pop(L, 3);
     }
     lua_pop(L, 1);
-    return keys;
 }
 
 /* ---- results ---- */
@@ -338,11 +334,9 @@ static mongo_collection *check_collection(lua_State *L, int index) {
 
 static const char *const write_option_names[] = {"w", "j", "wtimeout", NULL};
 
-static bson_t *id_filter(lua_State *L, int index, const char *operation) {
+static void id_filter(lua_State *L, int index, const char *operation, bson_t *filter) {
     luaL_argcheck(L, !lua_isnoneornil(L, index), index, "an _id expected, got nil");
-    bson_t *filter = silo_bson_push_new(L);
     append_value(L, index, filter, "_id", operation);
-    return filter;
 }
 
 /* Pushes opts[name], which must be a table or nil; true when a table. */
@@ -353,21 +347,22 @@ static bool table_option(lua_State *L, int index, const char *name, const char *
     return type == LUA_TTABLE;
 }
 
-/* opts.where as a managed document pushed on the stack, or NULL */
-static bson_t *where_option(lua_State *L, int opts_index) {
-    if (!table_option(L, opts_index, "where", "upsert"))
-        return NULL;
-    return silo_bson_check_table(L, -1, "upsert: where");
+/* Fills where from opts.where; false when there is none. */
+static bool where_option(lua_State *L, int opts_index, bson_t *where) {
+    bool given = table_option(L, opts_index, "where", "upsert");
+    if (given)
+        silo_bson_check_table(L, -1, "upsert: where", where);
+    lua_pop(L, 1);
+    return given;
 }
 
 /* {_id = id, $nor = {where}}: the stored document when it exists and does not match where */
-static bson_t *stale_filter(lua_State *L, int id_index, const bson_t *where) {
-    bson_t *filter = id_filter(L, id_index, "upsert");
+static void stale_filter(lua_State *L, int id_index, const bson_t *where, bson_t *filter) {
+    id_filter(L, id_index, "upsert", filter);
     bson_t nor;
     BSON_APPEND_ARRAY_BEGIN(filter, "$nor", &nor);
     BSON_APPEND_DOCUMENT(&nor, "0", where);
     bson_append_array_end(filter, &nor);
-    return filter;
 }
 
 /* A conditional upsert whose condition fails tries to insert a second document with that _id, which the server
@@ -386,13 +381,16 @@ static int collection_upsert(lua_State *L) {
     lua_settop(L, 4); /* optional arguments at fixed indexes, below what the function pushes */
     mongo_collection *collection = check_collection(L, 1);
     luaL_checktype(L, 3, LUA_TTABLE);
-    bson_t *filter = id_filter(L, 2, "upsert");
-    bson_t *doc = silo_bson_check_table(L, 3, "upsert");
-    bson_t *opts = write_options(L, 4, "upsert", allowed);
-    bson_t *where = where_option(L, 4);
-    bson_t *stale = where ? stale_filter(L, 2, where) : NULL;
-    if (where)
+    bson_t *docs = silo_bson_push_new(L, 5);
+    bson_t *filter = &docs[0], *doc = &docs[1], *opts = &docs[2], *where = &docs[3], *stale = NULL;
+    id_filter(L, 2, "upsert", filter);
+    silo_bson_check_table(L, 3, "upsert", doc);
+    write_options(L, 4, "upsert", allowed, opts);
+    if (where_option(L, 4, where)) {
+        stale = &docs[4];
+        stale_filter(L, 2, where, stale);
         bson_concat(filter, where);
+    }
     BSON_APPEND_BOOL(opts, "upsert", true);
     mongoc_collection_t *handle = open_collection(L, collection, "upsert");
     bson_t reply;
@@ -414,9 +412,11 @@ static int collection_replace(lua_State *L) {
     mongo_collection *collection = check_collection(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_checktype(L, 3, LUA_TTABLE);
-    bson_t *filter = silo_bson_check_table(L, 2, "replace");
-    bson_t *doc = silo_bson_check_table(L, 3, "replace");
-    bson_t *opts = write_options(L, 4, "replace", write_option_names);
+    bson_t *docs = silo_bson_push_new(L, 3);
+    bson_t *filter = &docs[0], *doc = &docs[1], *opts = &docs[2];
+    silo_bson_check_table(L, 2, "replace", filter);
+    silo_bson_check_table(L, 3, "replace", doc);
+    write_options(L, 4, "replace", write_option_names, opts);
     mongoc_collection_t *handle = open_collection(L, collection, "replace");
     bson_t reply;
     bson_error_t error;
@@ -432,8 +432,10 @@ static int collection_delete(lua_State *L) {
     lua_settop(L, 3); /* optional arguments at fixed indexes, below what the function pushes */
     mongo_collection *collection = check_collection(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    bson_t *filter = silo_bson_check_table(L, 2, "delete");
-    bson_t *opts = write_options(L, 3, "delete", write_option_names);
+    bson_t *docs = silo_bson_push_new(L, 2);
+    bson_t *filter = &docs[0], *opts = &docs[1];
+    silo_bson_check_table(L, 2, "delete", filter);
+    write_options(L, 3, "delete", write_option_names, opts);
     mongoc_collection_t *handle = open_collection(L, collection, "delete");
     bson_t reply;
     bson_error_t error;
@@ -451,10 +453,12 @@ static int collection_count(lua_State *L) {
     static const char *const allowed[] = {"limit", "skip", NULL};
     lua_settop(L, 3); /* optional arguments at fixed indexes, below what the function pushes */
     mongo_collection *collection = check_collection(L, 1);
-    bson_t *filter = optional_document(L, 2, "count");
+    bson_t *docs = silo_bson_push_new(L, 2);
+    bson_t *filter = &docs[0], *opts = &docs[1];
+    optional_document(L, 2, "count", filter);
     check_optional_table(L, 3);
     check_option_names(L, 3, "count", allowed);
-    bson_t *opts = optional_document(L, 3, "count");
+    optional_document(L, 3, "count", opts);
     mongoc_collection_t *handle = open_collection(L, collection, "count");
     bson_error_t error;
     int64_t count = mongoc_collection_count_documents(handle, filter, opts, NULL, NULL, &error);
@@ -474,32 +478,36 @@ static void append_count_option(lua_State *L, int index, const char *name, const
 static const char *const find_option_names[] = {"sort", "projection", "limit", "skip", "batch_size", NULL};
 static const char *const find_one_option_names[] = {"sort", "projection", "skip", NULL};
 
-static bson_t *find_options(lua_State *L, int index, const char *operation, const char *const allowed[]) {
+static void find_options(lua_State *L, int index, const char *operation, const char *const allowed[], bson_t *opts) {
     check_optional_table(L, index);
     check_option_names(L, index, operation, allowed);
-    bson_t *opts = silo_bson_push_new(L);
     if (lua_isnoneornil(L, index))
-        return opts;
-    int top = lua_gettop(L);
-    if (table_option(L, index, "sort", operation))
-        BSON_APPEND_DOCUMENT(opts, "sort", ordered_keys(L, top + 1, "sort", operation));
-    lua_settop(L, top);
-    if (table_option(L, index, "projection", operation))
-        BSON_APPEND_DOCUMENT(opts, "projection", silo_bson_check_table(L, top + 1, operation));
-    lua_settop(L, top);
+        return;
+    bson_t child;
+    if (table_option(L, index, "sort", operation)) {
+        BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &child);
+        ordered_keys(L, lua_gettop(L), "sort", operation, &child);
+        bson_append_document_end(opts, &child);
+    }
+    if (table_option(L, index, "projection", operation)) {
+        BSON_APPEND_DOCUMENT_BEGIN(opts, "projection", &child);
+        silo_bson_check_table(L, lua_gettop(L), operation, &child);
+        bson_append_document_end(opts, &child);
+    }
+    lua_pop(L, 2);
     append_count_option(L, index, "limit", "limit", operation, opts);
     append_count_option(L, index, "skip", "skip", operation, opts);
     append_count_option(L, index, "batch_size", "batchSize", operation, opts);
-    return opts;
 }
 
 /* collection:find_one([filter [, opts]]): the first matching document, or nil. */
 static int collection_find_one(lua_State *L) {
     lua_settop(L, 3); /* optional arguments at fixed indexes, below what the function pushes */
     mongo_collection *collection = check_collection(L, 1);
-    bson_t *filter = optional_document(L, 2, "find_one");
-    bson_t *opts = find_options(L, 3, "find_one", find_one_option_names);
-    bson_t *found = silo_bson_push_new(L);
+    bson_t *docs = silo_bson_push_new(L, 3);
+    bson_t *filter = &docs[0], *opts = &docs[1], *found = &docs[2];
+    optional_document(L, 2, "find_one", filter);
+    find_options(L, 3, "find_one", find_one_option_names, opts);
     BSON_APPEND_INT64(opts, "limit", 1);
     mongoc_collection_t *handle = open_collection(L, collection, "find_one");
     mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(handle, filter, opts, NULL);
@@ -553,8 +561,10 @@ static int cursor_next(lua_State *L) {
 static int collection_find(lua_State *L) {
     lua_settop(L, 3); /* optional arguments at fixed indexes, below what the function pushes */
     mongo_collection *collection = check_collection(L, 1);
-    bson_t *filter = optional_document(L, 2, "find");
-    bson_t *opts = find_options(L, 3, "find", find_option_names);
+    bson_t *docs = silo_bson_push_new(L, 2);
+    bson_t *filter = &docs[0], *opts = &docs[1];
+    optional_document(L, 2, "find", filter);
+    find_options(L, 3, "find", find_option_names, opts);
     lua_pushcfunction(L, cursor_next);
     mongo_cursor *cursor = new_handle(L, sizeof *cursor, CURSOR_METATABLE, 1);
     mongoc_collection_t *handle = open_collection(L, collection, "find");
@@ -570,9 +580,10 @@ static int collection_create_index(lua_State *L) {
     lua_settop(L, 3); /* optional arguments at fixed indexes, below what the function pushes */
     mongo_collection *collection = check_collection(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    bson_t *options = optional_document(L, 3, "create_index");
-    bson_t *keys = ordered_keys(L, 2, "keys", "create_index");
-    bson_t *command = silo_bson_push_new(L);
+    bson_t *docs = silo_bson_push_new(L, 3);
+    bson_t *options = &docs[0], *keys = &docs[1], *command = &docs[2];
+    optional_document(L, 3, "create_index", options);
+    ordered_keys(L, 2, "keys", "create_index", keys);
     bson_t indexes, spec;
     BSON_APPEND_UTF8(command, "createIndexes", collection->name);
     BSON_APPEND_ARRAY_BEGIN(command, "indexes", &indexes);
@@ -676,9 +687,10 @@ static mongoc_bulk_operation_t *bulk_operation(mongo_bulk *bulk) {
 static int bulk_upsert(lua_State *L) {
     mongo_bulk *bulk = check_bulk(L, 1);
     luaL_checktype(L, 3, LUA_TTABLE);
-    bson_t *filter = id_filter(L, 2, "bulk:upsert");
-    bson_t *doc = silo_bson_check_table(L, 3, "bulk:upsert");
-    bson_t *opts = silo_bson_push_new(L);
+    bson_t *docs = silo_bson_push_new(L, 3);
+    bson_t *filter = &docs[0], *doc = &docs[1], *opts = &docs[2];
+    id_filter(L, 2, "bulk:upsert", filter);
+    silo_bson_check_table(L, 3, "bulk:upsert", doc);
     BSON_APPEND_BOOL(opts, "upsert", true);
     bson_error_t error;
     if (!mongoc_bulk_operation_replace_one_with_opts(bulk_operation(bulk), filter, doc, opts, &error))
@@ -691,7 +703,8 @@ static int bulk_upsert(lua_State *L) {
 static int bulk_delete(lua_State *L) {
     mongo_bulk *bulk = check_bulk(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    bson_t *filter = silo_bson_check_table(L, 2, "bulk:delete");
+    bson_t *filter = silo_bson_push_new(L, 1);
+    silo_bson_check_table(L, 2, "bulk:delete", filter);
     bson_error_t error;
     if (!mongoc_bulk_operation_remove_many_with_opts(bulk_operation(bulk), filter, NULL, &error))
         return raise_error(L, "bulk:delete", &error);
