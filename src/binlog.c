@@ -90,7 +90,7 @@ static void push_settings_problems(lua_State *L, int index) {
 static void raise_settings_problems(lua_State *L, int index) {
     push_settings_problems(L, index);
     if (lua_objlen(L, -1) > 0)
-        luaL_error(L, "binlog: the server's binary log cannot be tailed%s", lua_tostring(L, -1) + 1);
+        luaL_error(L, "binlog: the server's binary log cannot be tailed: %s", lua_tostring(L, -1) + 2);
     lua_pop(L, 1);
 }
 
@@ -263,6 +263,17 @@ static void set_checkpoint(binlog_stream *s, const char *file, uint32_t position
     s->checkpoint_position = position;
 }
 
+/* The GTID position at a file and position: BINLOG_GTID_POS() knows it while the file exists. */
+static void find_checkpoint_gtid(lua_State *L, binlog_stream *s) {
+    char file[2 * NAME_MAX_LENGTH + 1], sql[3 * NAME_MAX_LENGTH];
+    mysql_real_escape_string(s->mysql, file, s->checkpoint_file, strlen(s->checkpoint_file));
+    snprintf(sql, sizeof sql, "SELECT BINLOG_GTID_POS('%s', %u)", file, s->checkpoint_position);
+    query_first_row(L, s, sql, NULL);
+    lua_rawgeti(L, -1, 1);
+    snprintf(s->checkpoint_gtid, sizeof s->checkpoint_gtid, "%s", lua_isnil(L, -1) ? "" : lua_tostring(L, -1));
+    lua_pop(L, 2);
+}
+
 static void start_now(lua_State *L, binlog_stream *s) {
     query_first_row(L, s, "SHOW MASTER STATUS", "BINLOG MONITOR");
     if (lua_isnil(L, -1))
@@ -271,10 +282,7 @@ static void start_now(lua_State *L, binlog_stream *s) {
     lua_rawgeti(L, -2, 2);
     set_checkpoint(s, lua_tostring(L, -2), (uint32_t)strtoul(lua_tostring(L, -1), NULL, 10));
     lua_pop(L, 3);
-    query_first_row(L, s, "SELECT @@global.gtid_binlog_pos", NULL);
-    lua_rawgeti(L, -1, 1);
-    snprintf(s->checkpoint_gtid, sizeof s->checkpoint_gtid, "%s", lua_tostring(L, -1));
-    lua_pop(L, 2);
+    find_checkpoint_gtid(L, s);
 }
 
 /* A GTID position is domain-server-sequence, comma-separated per domain; it goes into SQL, so check it. */
@@ -305,9 +313,10 @@ static void choose_start(lua_State *L, binlog_stream *s, int options) {
         lua_getfield(L, start, "pos");
         if (lua_type(L, -3) == LUA_TSTRING)
             start_at_gtid(L, s, lua_tostring(L, -3));
-        else if (lua_type(L, -2) == LUA_TSTRING && lua_isnumber(L, -1) && lua_tonumber(L, -1) >= 4)
+        else if (lua_type(L, -2) == LUA_TSTRING && lua_isnumber(L, -1) && lua_tonumber(L, -1) >= 4) {
             set_checkpoint(s, lua_tostring(L, -2), (uint32_t)lua_tonumber(L, -1));
-        else
+            find_checkpoint_gtid(L, s);
+        } else
             luaL_error(L, "binlog.open: start must be \"now\", {gtid=...} or {file=..., pos=<at least 4>}");
         lua_pop(L, 3);
     } else {
@@ -323,6 +332,21 @@ static unsigned random_server_id(void) {
     return 1000 + r % 999001;
 }
 
+static void raise_start_error(lua_State *L, binlog_stream *s) {
+    unsigned code = mysql_errno(s->mysql);
+    luaL_error(L, "binlog: start replication from %s: %s (%d)%s", s->url, mysql_error(s->mysql), code,
+               code == ER_SPECIFIC_ACCESS_DENIED ? ": GRANT REPLICATION SLAVE ON *.* to the feed's user" : "");
+}
+
+static void parse_fetched(lua_State *L, binlog_stream *s, binlog_event *event) {
+    const char *error = binlog_event_parse(s->event->raw_data + s->event->raw_data_ofs,
+                                           s->event->raw_data_size - s->event->raw_data_ofs, s->has_checksum, event);
+    if (error)
+        luaL_error(L, "binlog: event in %s: %s", s->file, error);
+}
+
+static void on_rotate(lua_State *L, binlog_stream *s, const binlog_event *event);
+
 static void start_streaming(lua_State *L, binlog_stream *s, unsigned server_id, double heartbeat) {
     char sql[256];
     snprintf(sql, sizeof sql,
@@ -337,11 +361,15 @@ static void start_streaming(lua_State *L, binlog_stream *s, unsigned server_id, 
     mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FILENAME, s->checkpoint_file, strlen(s->checkpoint_file));
     mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_START, by_gtid ? 4UL : (unsigned long)s->checkpoint_position);
     mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FLAGS, 0U);
-    if (mariadb_rpl_open(s->rpl) == 0)
-        return;
-    unsigned code = mysql_errno(s->mysql);
-    luaL_error(L, "binlog: start replication from %s: %s (%d)%s", s->url, mysql_error(s->mysql), code,
-               code == ER_SPECIFIC_ACCESS_DENIED ? ": GRANT REPLICATION SLAVE ON *.* to the feed's user" : "");
+    if (mariadb_rpl_open(s->rpl) != 0)
+        raise_start_error(L, s);
+    /* The server refuses (grants, a purged position) only instead of the first event, an artificial ROTATE */
+    if (!(s->event = mariadb_rpl_fetch(s->rpl, NULL)))
+        raise_start_error(L, s);
+    binlog_event event;
+    parse_fetched(L, s, &event);
+    if (event.type == BINLOG_ROTATE_EVENT)
+        on_rotate(L, s, &event);
 }
 
 /* tables: { "database.table", ... } becomes a set in the registry */
@@ -419,10 +447,7 @@ static int fetch_event(lua_State *L, binlog_stream *s, binlog_event *event) {
         luaL_error(L, "binlog: reading the binlog of %s after %s:%u: %s (%d)", s->url, s->checkpoint_file,
                    s->checkpoint_position, mysql_error(s->mysql), mysql_errno(s->mysql));
     }
-    const char *error = binlog_event_parse(fetched->raw_data + fetched->raw_data_ofs,
-                                           fetched->raw_data_size - fetched->raw_data_ofs, s->has_checksum, event);
-    if (error)
-        luaL_error(L, "binlog: event in %s: %s", s->file, error);
+    parse_fetched(L, s, event);
     return 1;
 }
 
