@@ -652,6 +652,17 @@ static void on_rows(lua_State *L, binlog_stream *s, const binlog_event *event) {
     }
 }
 
+/* Pushes { file=, pos=, gtid= } with room for extra_fields more. */
+static void push_checkpoint(lua_State *L, const binlog_stream *s, int extra_fields) {
+    lua_createtable(L, 0, 3 + extra_fields);
+    lua_pushstring(L, s->checkpoint_file);
+    lua_setfield(L, -2, "file");
+    lua_pushnumber(L, s->checkpoint_position);
+    lua_setfield(L, -2, "pos");
+    lua_pushstring(L, s->checkpoint_gtid);
+    lua_setfield(L, -2, "gtid");
+}
+
 /* The transaction ended at event: it becomes the checkpoint. Pushes it and returns 1 when it changed
  * observed tables. */
 static int on_commit(lua_State *L, binlog_stream *s, const binlog_event *event) {
@@ -663,13 +674,7 @@ static int on_commit(lua_State *L, binlog_stream *s, const binlog_event *event) 
     clear_tables(s);
     if (s->pending_count == 0)
         return 0;
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, s->checkpoint_gtid);
-    lua_setfield(L, -2, "gtid");
-    lua_pushstring(L, s->checkpoint_file);
-    lua_setfield(L, -2, "file");
-    lua_pushnumber(L, s->checkpoint_position);
-    lua_setfield(L, -2, "pos");
+    push_checkpoint(L, s, 2);
     lua_pushnumber(L, event->timestamp);
     lua_setfield(L, -2, "ts");
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->pending_ref);
@@ -736,14 +741,7 @@ static int stream_next(lua_State *L) {
 
 /* stream:position(): where the last transaction seen ended, observed or not: { file=, pos=, gtid= } */
 static int stream_position(lua_State *L) {
-    binlog_stream *s = check_stream(L, 1);
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, s->checkpoint_file);
-    lua_setfield(L, -2, "file");
-    lua_pushnumber(L, s->checkpoint_position);
-    lua_setfield(L, -2, "pos");
-    lua_pushstring(L, s->checkpoint_gtid);
-    lua_setfield(L, -2, "gtid");
+    push_checkpoint(L, check_stream(L, 1), 0);
     return 1;
 }
 
