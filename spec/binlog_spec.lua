@@ -149,6 +149,26 @@ describe("silo.binlog", function()
     end)
   end)
 
+  it("leaves out the columns a session's binlog_row_image=MINIMAL did not log", function()
+    with_stream(function(stream)
+      sql.run(([[INSERT INTO %s.people VALUES (50, 'full', 1);
+                 SET SESSION binlog_row_image = MINIMAL; UPDATE %s.people SET age = 2 WHERE id = 50]]):format(db, db))
+      next_transaction(stream)
+      local update = next_transaction(stream).changes[1]
+      assert.same({ id = 50 }, update.before)
+      assert.same({ age = 2 }, update.after)
+      sql.run(("DELETE FROM %s.people"):format(db))
+    end)
+  end)
+
+  it("cannot see writes a session logged as statements (binlog_format=STATEMENT), and carries on", function()
+    with_stream(function(stream)
+      sql.run(([[SET SESSION binlog_format = STATEMENT; INSERT INTO %s.people VALUES (60, 'statement', 1)]]):format(db))
+      expect_nothing_more(stream)
+      sql.run(("DELETE FROM %s.people"):format(db))
+    end)
+  end)
+
   it("refreshes column names after an ALTER TABLE", function()
     with_stream(function(stream)
       sql.run(([[ALTER TABLE %s.people ADD COLUMN email VARCHAR(50) DEFAULT 'none';
@@ -288,6 +308,15 @@ describe("silo.binlog positions", function()
       assert.is_true(stream:position().pos > start.pos or stream:position().file ~= start.file)
       expect_nothing_more(stream)
     end)
+  end)
+
+  it("says so when the server cannot start at the position asked for", function()
+    local ok, err = pcall(open, { start = { file = "silo-no-such-binlog.000001", pos = 4 } })
+    assert.is_false(ok)
+    assert.matches("^binlog: start replication from mysql://.*: .*%(1236%)$", err)
+    ok, err = pcall(open, { start = { gtid = "0-1-999999999" } })
+    assert.is_false(ok)
+    assert.matches("^binlog: start replication from mysql://.*: .*0%-1%-999999999.*%(1236%)$", err)
   end)
 
   it("returns nil when the timeout passes first, so the caller can do other work", function()
