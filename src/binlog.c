@@ -21,7 +21,7 @@
 #define STREAM_METATABLE "silo.binlog.stream"
 #define ER_SPECIFIC_ACCESS_DENIED 1227
 
-enum { NAME_MAX_LENGTH = 512, GTID_MAX_LENGTH = 256 };
+enum { NAME_MAX_LENGTH = 512, GTID_MAX_LENGTH = 1024 };
 
 typedef struct {
     MYSQL *mysql;
@@ -40,11 +40,12 @@ typedef struct {
     int pending_ref; /* Lua array of the open transaction's changes, LUA_NOREF when it has none */
     int pending_count;
     int in_group, standalone;
-    char pending_gtid[GTID_MAX_LENGTH];
+    binlog_gtid pending_gtid;
+    int has_pending_gtid;
     /* the checkpoint: where the last transaction seen (observed or not) ended */
     char checkpoint_file[NAME_MAX_LENGTH];
     uint32_t checkpoint_position;
-    char checkpoint_gtid[GTID_MAX_LENGTH];
+    char checkpoint_gtid[GTID_MAX_LENGTH]; /* a GTID position: the last GTID of each domain */
 } binlog_stream;
 
 static double monotonic_seconds(void) {
@@ -470,8 +471,8 @@ static void on_gtid(lua_State *L, binlog_stream *s, const binlog_event *event) {
     const char *error = binlog_gtid_parse(event, &gtid);
     if (error)
         raise_event_error(L, s, event, error);
-    snprintf(s->pending_gtid, sizeof s->pending_gtid, "%u-%u-%llu", gtid.domain, gtid.server_id,
-             (unsigned long long)gtid.sequence);
+    s->pending_gtid = gtid;
+    s->has_pending_gtid = 1;
     s->in_group = 1;
     s->standalone = (gtid.flags & BINLOG_GTID_STANDALONE) != 0;
     drop_pending(L, s);
@@ -653,28 +654,35 @@ static void on_rows(lua_State *L, binlog_stream *s, const binlog_event *event) {
 }
 
 /* Pushes { file=, pos=, gtid= } with room for extra_fields more. */
-static void push_checkpoint(lua_State *L, const binlog_stream *s, int extra_fields) {
+static void push_checkpoint(lua_State *L, const binlog_stream *s, const char *gtid, int extra_fields) {
     lua_createtable(L, 0, 3 + extra_fields);
     lua_pushstring(L, s->checkpoint_file);
     lua_setfield(L, -2, "file");
     lua_pushnumber(L, s->checkpoint_position);
     lua_setfield(L, -2, "pos");
-    lua_pushstring(L, s->checkpoint_gtid);
+    lua_pushstring(L, gtid);
     lua_setfield(L, -2, "gtid");
+}
+
+static void advance_checkpoint(lua_State *L, binlog_stream *s, const binlog_event *event) {
+    set_checkpoint(s, s->file, event->next_position);
+    if (s->has_pending_gtid &&
+        !binlog_gtid_state_update(s->checkpoint_gtid, sizeof s->checkpoint_gtid, &s->pending_gtid))
+        luaL_error(L, "binlog: the GTID position has more domains than %d bytes hold", GTID_MAX_LENGTH);
 }
 
 /* The transaction ended at event: it becomes the checkpoint. Pushes it and returns 1 when it changed
  * observed tables. */
 static int on_commit(lua_State *L, binlog_stream *s, const binlog_event *event) {
-    set_checkpoint(s, s->file, event->next_position);
-    if (s->pending_gtid[0])
-        snprintf(s->checkpoint_gtid, sizeof s->checkpoint_gtid, "%s", s->pending_gtid);
-    s->pending_gtid[0] = '\0';
-    s->in_group = s->standalone = 0;
+    advance_checkpoint(L, s, event);
+    s->has_pending_gtid = s->in_group = s->standalone = 0;
     clear_tables(s);
     if (s->pending_count == 0)
         return 0;
-    push_checkpoint(L, s, 2);
+    char gtid[64];
+    snprintf(gtid, sizeof gtid, "%u-%u-%llu", s->pending_gtid.domain, s->pending_gtid.server_id,
+             (unsigned long long)s->pending_gtid.sequence);
+    push_checkpoint(L, s, gtid, 2);
     lua_pushnumber(L, event->timestamp);
     lua_setfield(L, -2, "ts");
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->pending_ref);
@@ -739,9 +747,11 @@ static int stream_next(lua_State *L) {
     return 2;
 }
 
-/* stream:position(): where the last transaction seen ended, observed or not: { file=, pos=, gtid= } */
+/* stream:position(): where the last transaction seen ended, observed or not: { file=, pos=, gtid= } with gtid
+ * a GTID position (every domain's last GTID). Right after next() returned, that transaction's end. */
 static int stream_position(lua_State *L) {
-    push_checkpoint(L, check_stream(L, 1), 0);
+    binlog_stream *s = check_stream(L, 1);
+    push_checkpoint(L, s, s->checkpoint_gtid, 0);
     return 1;
 }
 

@@ -132,6 +132,24 @@ const char *binlog_gtid_parse(const binlog_event *event, binlog_gtid *gtid) {
     return NULL;
 }
 
+int binlog_gtid_state_update(char *state, size_t size, const binlog_gtid *gtid) {
+    char updated[1024];
+    int length = snprintf(updated, sizeof updated, "%u-%u-%llu", gtid->domain, gtid->server_id,
+                          (unsigned long long)gtid->sequence);
+    for (const char *entry = state; *entry; entry += strcspn(entry, ",") + (entry[strcspn(entry, ",")] == ',')) {
+        size_t entry_length = strcspn(entry, ",");
+        if (strtoul(entry, NULL, 10) == gtid->domain || entry_length == 0)
+            continue;
+        length += snprintf(updated + length, sizeof updated - (size_t)length, ",%.*s", (int)entry_length, entry);
+        if ((size_t)length >= sizeof updated)
+            return 0;
+    }
+    if ((size_t)length >= size)
+        return 0;
+    memcpy(state, updated, (size_t)length + 1);
+    return 1;
+}
+
 static int is_statement(binlog_bytes statement, const char *word) {
     size_t length = strlen(word);
     return statement.length == length && strncasecmp((const char *)statement.data, word, length) == 0;

@@ -60,6 +60,9 @@ typedef struct {
 } binlog_gtid;
 enum { BINLOG_GTID_STANDALONE = 1 };
 const char *binlog_gtid_parse(const binlog_event *event, binlog_gtid *gtid);
+/* A GTID position names the last GTID of each domain: "0-1-42,7-3-5". Replaces the entry of gtid's domain in
+ * state (size bytes) or appends one; 0 when the result would not fit (state is then unchanged). */
+int binlog_gtid_state_update(char *state, size_t size, const binlog_gtid *gtid);
 
 typedef enum { BINLOG_QUERY_OTHER, BINLOG_QUERY_BEGIN, BINLOG_QUERY_COMMIT, BINLOG_QUERY_ROLLBACK } binlog_query_kind;
 const char *binlog_query_parse(const binlog_event *event, binlog_query_kind *kind);

@@ -318,6 +318,21 @@ static void refuses_a_table_that_does_not_match(binlog_value *values) {
     binlog_table_free(&table);
 }
 
+static void keeps_one_gtid_per_domain(void) {
+    char state[32] = "";
+    binlog_gtid gtid = {0, 1, 41, 0};
+    CHECK(binlog_gtid_state_update(state, sizeof state, &gtid) && strcmp(state, "0-1-41") == 0, "%s", state);
+    gtid.sequence = 42;
+    CHECK(binlog_gtid_state_update(state, sizeof state, &gtid) && strcmp(state, "0-1-42") == 0, "%s", state);
+    binlog_gtid other = {7, 3, 5, 0};
+    CHECK(binlog_gtid_state_update(state, sizeof state, &other) && strcmp(state, "7-3-5,0-1-42") == 0, "%s", state);
+    gtid.sequence = 43;
+    CHECK(binlog_gtid_state_update(state, sizeof state, &gtid) && strcmp(state, "0-1-43,7-3-5") == 0, "%s", state);
+    binlog_gtid huge = {4000000000u, 4000000000u, 18000000000000000000ull, 0};
+    CHECK(!binlog_gtid_state_update(state, sizeof state, &huge) && strcmp(state, "0-1-43,7-3-5") == 0,
+          "an update that does not fit changed the state to %s", state);
+}
+
 /* ---- fuzzing ---- */
 
 static uint64_t random_state = 0x9E3779B97F4A7C15ULL;
@@ -420,6 +435,7 @@ int main(void) {
     mysql_close(db);
 
     binlog_value *values = calloc(64, sizeof *values);
+    keeps_one_gtid_per_domain();
     decodes_transaction_framing();
     decodes_inserted_rows(values);
     decodes_update_and_delete(values);
