@@ -421,6 +421,25 @@ static void survives_mutations(binlog_value *values, int iterations) {
     binlog_table_free(&table);
 }
 
+/* With SILO_BINLOG_FUZZ_SEEDS=DIR: each TABLE_MAP with the event after it, in fuzz/binlog_decode_fuzz.c's
+ * input format, as seeds for the libFuzzer target. */
+static void write_fuzz_seeds(const char *directory) {
+    for (size_t i = 0; i + 1 < event_count; i++) {
+        binlog_event event = parse_event(&events[i]);
+        if (event.type != BINLOG_TABLE_MAP_EVENT || events[i].size > 0xffff)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/seed-%zu", directory, i);
+        FILE *seed = fopen(path, "wb");
+        CHECK(seed != NULL, "cannot write %s", path);
+        uint8_t header[3] = {(uint8_t)has_checksum, (uint8_t)(events[i].size & 0xff), (uint8_t)(events[i].size >> 8)};
+        fwrite(header, 1, sizeof header, seed);
+        fwrite(events[i].data, 1, events[i].size, seed);
+        fwrite(events[i + 1].data, 1, events[i + 1].size, seed);
+        fclose(seed);
+    }
+}
+
 int main(void) {
     snprintf(database, sizeof database, "silo_binlog_ctest_%d_%ld", (int)getpid(), (long)time(NULL) % 100000);
     MYSQL *db = connect_to_test_server();
@@ -441,6 +460,8 @@ int main(void) {
     decodes_update_and_delete(values);
     refuses_a_table_that_does_not_match(values);
     survives_mutations(values, 100000);
+    if (getenv("SILO_BINLOG_FUZZ_SEEDS"))
+        write_fuzz_seeds(getenv("SILO_BINLOG_FUZZ_SEEDS"));
     free(values);
     for (size_t i = 0; i < event_count; i++)
         free(events[i].data);
