@@ -1,7 +1,6 @@
 /* binlog.c - silo.binlog: tails a MariaDB binary log as a replica and returns committed row changes of the
  * tables asked for, one transaction at a time. MariaDB Connector/C's mariadb_rpl_* carries the event stream;
  * binlog_decode.c decodes the events (the library's own row and ROTATE decoding is broken in 3.3). */
-#include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <mysql.h>
@@ -232,7 +231,7 @@ static void query_first_row(lua_State *L, binlog_stream *s, const char *sql, con
 
 static void check_server(lua_State *L, binlog_stream *s) {
     query_first_row(L, s,
-                    "SELECT @@global.log_bin, @@global.binlog_format, @@global.binlog_row_image,"
+                    "SELECT IF(@@global.log_bin, 'ON', 'OFF'), @@global.binlog_format, @@global.binlog_row_image,"
                     " (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES"
                     "  WHERE VARIABLE_NAME = 'BINLOG_ROW_METADATA'),"
                     " (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES"
@@ -243,11 +242,6 @@ static void check_server(lua_State *L, binlog_stream *s) {
     lua_newtable(L);
     for (int i = 0; i < 5; i++) {
         lua_rawgeti(L, -2, i + 1);
-        if (i == 0 && lua_tostring(L, -1)) { /* @@log_bin is 1 or 0 */
-            const char *on = strcmp(lua_tostring(L, -1), "1") == 0 ? "ON" : "OFF";
-            lua_pop(L, 1);
-            lua_pushstring(L, on);
-        }
         lua_setfield(L, -2, names[i]);
     }
     raise_settings_problems(L, lua_gettop(L));
