@@ -134,11 +134,16 @@ describe("silo.binlog", function()
     end)
   end)
 
-  it("sees non-transactional tables (MyISAM commits with a COMMIT query)", function()
+  it("sees non-transactional tables (MyISAM commits with a COMMIT query), even in a rolled-back transaction", function()
     with_stream(function(stream)
       sql.run(("INSERT INTO %s.myisam VALUES (1, 'plain')"):format(db))
+      assert.same({ id = 1, name = "plain" }, next_transaction(stream).changes[1].after)
+      sql.run(([[BEGIN; INSERT INTO %s.people VALUES (70, 'rolled back', 1);
+                 INSERT INTO %s.myisam VALUES (2, 'kept'); ROLLBACK]]):format(db, db))
       local transaction = next_transaction(stream)
-      assert.same({ id = 1, name = "plain" }, transaction.changes[1].after)
+      assert.equal(1, #transaction.changes)
+      assert.same({ id = 2, name = "kept" }, transaction.changes[1].after)
+      expect_nothing_more(stream)
     end)
   end)
 
