@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "binlog.h"
 #include "binlog_decode.h"
 #include "host.h"
 #include "values.h"
@@ -20,7 +22,18 @@
 #define STREAM_METATABLE "silo.binlog.stream"
 #define ER_SPECIFIC_ACCESS_DENIED 1227
 
-enum { NAME_MAX_LENGTH = 512, GTID_MAX_LENGTH = 1024 };
+enum { NAME_MAX_LENGTH = 512, GTID_MAX_LENGTH = 1024, MAX_STREAMS = 64 };
+
+/* The sockets of open streams (+1: 0 is a free slot), for silo_binlog_interrupt_all() in a signal handler. */
+static volatile sig_atomic_t stream_sockets[MAX_STREAMS];
+static volatile sig_atomic_t all_interrupted;
+
+void silo_binlog_interrupt_all(void) {
+    all_interrupted = 1;
+    for (int i = 0; i < MAX_STREAMS; i++)
+        if (stream_sockets[i])
+            shutdown(stream_sockets[i] - 1, SHUT_RDWR);
+}
 
 typedef struct {
     MYSQL *mysql;
@@ -28,6 +41,7 @@ typedef struct {
     MARIADB_RPL_EVENT *event; /* handed back to the next fetch to reuse its memory */
     int has_checksum;
     int interrupted;
+    int socket_slot; /* in stream_sockets, -1 when not there */
     int closed;
     char url[NAME_MAX_LENGTH]; /* password redacted: for messages */
     char file[NAME_MAX_LENGTH];      /* the binlog file being read */
@@ -132,6 +146,8 @@ static int stream_close(lua_State *L) {
     if (s->closed)
         return 0;
     s->closed = 1;
+    if (s->socket_slot >= 0)
+        stream_sockets[s->socket_slot] = 0;
     if (s->event)
         mariadb_free_rpl_event(s->event);
     if (s->rpl)
@@ -404,6 +420,17 @@ static void redact_url(const char *url, char *out, size_t size) {
         snprintf(out, size, "%s", url);
 }
 
+/* With more than MAX_STREAMS open, the others are out of silo_binlog_interrupt_all()'s reach. */
+static void register_socket(binlog_stream *s) {
+    for (int i = 0; i < MAX_STREAMS; i++) {
+        if (stream_sockets[i] == 0) {
+            stream_sockets[i] = (sig_atomic_t)mysql_get_socket(s->mysql) + 1;
+            s->socket_slot = i;
+            return;
+        }
+    }
+}
+
 /* binlog.open{ url=, tables=, start=, server_id=, heartbeat= } */
 static int binlog_open(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -419,6 +446,7 @@ static int binlog_open(lua_State *L) {
     binlog_stream *s = lua_newuserdata(L, sizeof *s);
     memset(s, 0, sizeof *s);
     s->filter_ref = s->pending_ref = LUA_NOREF;
+    s->socket_slot = -1;
     luaL_getmetatable(L, STREAM_METATABLE);
     lua_setmetatable(L, -2);
     redact_url(url, s->url, sizeof s->url);
@@ -427,6 +455,7 @@ static int binlog_open(lua_State *L) {
     check_server(L, s);
     choose_start(L, s, 1);
     start_streaming(L, s, (unsigned)server_id, heartbeat);
+    register_socket(s);
     return 1;
 }
 
@@ -437,7 +466,7 @@ static int fetch_event(lua_State *L, binlog_stream *s, binlog_event *event) {
     MARIADB_RPL_EVENT *fetched = mariadb_rpl_fetch(s->rpl, s->event);
     s->event = fetched; /* on failure the library has freed the event passed in */
     if (!fetched) {
-        if (s->interrupted)
+        if (s->interrupted || all_interrupted)
             return 0;
         luaL_error(L, "binlog: reading the binlog of %s after %s:%u: %s (%d)", s->url, s->checkpoint_file,
                    s->checkpoint_position, mysql_error(s->mysql), mysql_errno(s->mysql));
@@ -728,7 +757,7 @@ static int stream_next(lua_State *L) {
     double timeout = luaL_optnumber(L, 2, -1);
     double deadline = timeout >= 0 ? monotonic_seconds() + timeout : INFINITY;
     binlog_event event;
-    while (!s->interrupted && fetch_event(L, s, &event)) {
+    while (!s->interrupted && !all_interrupted && fetch_event(L, s, &event)) {
         if (on_event(L, s, &event))
             return 1;
         if (monotonic_seconds() >= deadline) {
