@@ -422,7 +422,7 @@ describe("silo.binlog.open argument errors", function()
     assert.has_error(function() binlog.open { url = sql.url(), tables = { "nodot" } } end,
       "binlog.open: tables[1] must be a \"database.table\" name")
     assert.has_error(function() open { start = "yesterday" } end,
-      "binlog.open: start must be \"now\", {gtid=...} or {file=..., pos=...}")
+      "binlog.open: start must be \"now\", {gtid=...} or {file=..., pos=<at least 4>}")
     assert.has_error(function() open { start = { file = "x.000001" } } end,
       "binlog.open: start must be \"now\", {gtid=...} or {file=..., pos=<at least 4>}")
     assert.has_error(function() open { start = { gtid = "0-1-1'; DROP TABLE x" } } end,

@@ -312,6 +312,10 @@ static void start_at_gtid(lua_State *L, binlog_stream *s, const char *gtid) {
     snprintf(s->checkpoint_gtid, sizeof s->checkpoint_gtid, "%s", gtid);
 }
 
+static void raise_bad_start(lua_State *L) {
+    luaL_error(L, "binlog.open: start must be \"now\", {gtid=...} or {file=..., pos=<at least 4>}");
+}
+
 /* start: "now" (the end of the binlog), { gtid = "0-1-42" } or { file = "mysql-bin.000003", pos = 8812 } */
 static void choose_start(lua_State *L, binlog_stream *s, int options) {
     lua_getfield(L, options, "start");
@@ -322,18 +326,18 @@ static void choose_start(lua_State *L, binlog_stream *s, int options) {
         lua_getfield(L, start, "gtid");
         lua_getfield(L, start, "file");
         lua_getfield(L, start, "pos");
-        if (lua_type(L, -3) == LUA_TSTRING)
+        if (lua_type(L, -3) == LUA_TSTRING) {
             start_at_gtid(L, s, lua_tostring(L, -3));
-        else if (lua_type(L, -2) == LUA_TSTRING && lua_isnumber(L, -1) && lua_tonumber(L, -1) >= 4) {
+        } else if (lua_type(L, -2) == LUA_TSTRING && lua_isnumber(L, -1) && lua_tonumber(L, -1) >= 4) {
             set_checkpoint(s, lua_tostring(L, -2), (uint32_t)lua_tonumber(L, -1));
             find_checkpoint_gtid(L, s);
-        } else
-            luaL_error(L, "binlog.open: start must be \"now\", {gtid=...} or {file=..., pos=<at least 4>}");
-        lua_pop(L, 3);
+        } else {
+            raise_bad_start(L);
+        }
     } else {
-        luaL_error(L, "binlog.open: start must be \"now\", {gtid=...} or {file=..., pos=...}");
+        raise_bad_start(L);
     }
-    lua_pop(L, 1);
+    lua_settop(L, start - 1);
 }
 
 static unsigned random_server_id(void) {
