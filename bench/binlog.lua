@@ -23,7 +23,8 @@ end
 
 local function insert_sql(first, last)
   return ("INSERT INTO %s.rows SELECT seq, seq %% 1000, CONCAT('name ', seq), seq / 100,"
-    .. " '2024-01-01 00:00:00' + INTERVAL seq SECOND, seq * 1.5, seq %% 2 FROM %s.seq_%d_to_%d;"):format(db, db, first, last)
+    .. " '2024-01-01 00:00:00' + INTERVAL seq SECOND, seq * 1.5, seq %% 2 FROM %s.seq_%d_to_%d;")
+    :format(db, db, first, last)
 end
 
 local function open()

@@ -51,10 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t map_size = (size_t)(data[1] | data[2] << 8);
     if (map_size > size - 3)
         return 0;
-    uint8_t *map_raw = exact_copy(data + 3, map_size), *other_raw = exact_copy(data + 3 + map_size, size - 3 - map_size);
+    size_t other_size = size - 3 - map_size;
+    uint8_t *map_raw = exact_copy(data + 3, map_size), *other_raw = exact_copy(data + 3 + map_size, other_size);
     binlog_event map_event, other;
     binlog_table table;
-    int has_other = binlog_event_parse(other_raw, size - 3 - map_size, has_checksum, &other) == NULL;
+    int has_other = binlog_event_parse(other_raw, other_size, has_checksum, &other) == NULL;
     if (binlog_event_parse(map_raw, map_size, has_checksum, &map_event) == NULL &&
         binlog_table_parse(&map_event, &table) == NULL) {
         if (has_other)

@@ -816,6 +816,8 @@ const char *binlog_rows_next_image(binlog_rows *rows, const binlog_table *table,
     uint32_t present_count = 0;
     for (uint32_t i = 0; i < table->column_count; i++)
         present_count += (uint32_t)bit_is_set(present, i);
+    if (present_count == 0) /* such an image would take no bytes: reading rows would never end */
+        return "rows event logs no column";
     reader r = {rows->cursor, rows->end};
     const uint8_t *nulls = take(&r, (present_count + 7) / 8);
     if (!nulls)

@@ -22,7 +22,8 @@ function sql.run(statements)
   local handle = assert(io.open(file, "w"))
   handle:write(statements)
   handle:close()
-  local command = string.format("MYSQL_PWD=%s mariadb -h%s -P%s -u%s --default-character-set=utf8mb4 -N -B -r < %s 2>&1; echo \"exit=$?\"",
+  local command = string.format(
+    "MYSQL_PWD=%s mariadb -h%s -P%s -u%s --default-character-set=utf8mb4 -N -B -r < %s 2>&1; echo \"exit=$?\"",
     shell_quote(password), host, port, shell_quote(user), file)
   local pipe = assert(io.popen(command))
   local output = pipe:read("*a")
