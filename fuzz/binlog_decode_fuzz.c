@@ -25,10 +25,13 @@ static void decode_rows(const binlog_event *event, const binlog_table *table) {
     if (table->column_count > 64 || binlog_rows_parse(event, &rows))
         return;
     while (!binlog_rows_done(&rows)) {
+        const uint8_t *before = rows.cursor;
         if (binlog_rows_next_image(&rows, table, 0, values))
             return;
         if (rows.kind == BINLOG_ROWS_UPDATE && binlog_rows_next_image(&rows, table, 1, values))
             return;
+        if (rows.cursor <= before)
+            abort(); /* the reader would loop forever */
     }
 }
 

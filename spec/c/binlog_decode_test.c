@@ -416,12 +416,15 @@ static uint8_t *mutate(const captured_event *from, size_t *size) {
     return copy;
 }
 
+/* Like the reader: image after image until the event ends, which each decoded image must bring closer. */
 static void decode_every_image(binlog_rows *rows, const binlog_table *table, binlog_value *values) {
     while (!binlog_rows_done(rows)) {
+        const uint8_t *before = rows->cursor;
         if (binlog_rows_next_image(rows, table, 0, values))
             return;
         if (rows->kind == BINLOG_ROWS_UPDATE && binlog_rows_next_image(rows, table, 1, values))
             return;
+        CHECK(rows->cursor > before, "a row image was decoded from no bytes");
     }
 }
 
