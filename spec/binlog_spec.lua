@@ -302,6 +302,23 @@ describe("silo.binlog positions", function()
     sql.run(("DELETE FROM %s.people"):format(db))
   end)
 
+  it("follows the server to its next binlog file (ROTATE) and resumes there", function()
+    local rotated
+    with_stream(function(stream)
+      local before = stream:position().file
+      sql.run(("FLUSH BINARY LOGS; INSERT INTO %s.people VALUES (80, 'next file', 1)"):format(db))
+      rotated = next_transaction(stream)
+      assert.equal(80, rotated.changes[1].after.id)
+      assert.is_true(rotated.file > before, rotated.file .. " does not follow " .. before)
+      assert.equal(rotated.file, stream:position().file)
+    end)
+    sql.run(("INSERT INTO %s.people VALUES (81, 'after', 1)"):format(db))
+    with_stream(function(stream)
+      assert.equal(81, next_transaction(stream).changes[1].after.id)
+    end, { start = { file = rotated.file, pos = rotated.pos } })
+    sql.run(("DELETE FROM %s.people"):format(db))
+  end)
+
   it("starts at the end of the binlog by default and tracks the position of unobserved transactions", function()
     sql.run(("INSERT INTO %s.ignored VALUES (30, 'before the stream')"):format(db))
     with_stream(function(stream)
