@@ -15,6 +15,7 @@ static const luaL_Reg c_bindings[] = {
     {"silo.mysql", luaopen_silo_mysql},
     {"silo.bson", luaopen_silo_bson},
     {"silo.mongo", luaopen_silo_mongo},
+    {"silo.binlog", luaopen_silo_binlog},
     {NULL, NULL},
 };
 

@@ -20,6 +20,17 @@ static void integers_round_trip(lua_State *L) {
     }
 }
 
+static void unsigned_integers_stay_exact(lua_State *L) {
+    silo_push_uint64(L, 42);
+    CHECK(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) == 42, "42 is not a number");
+    silo_push_uint64(L, UINT64_MAX);
+    lua_setglobal(L, "huge");
+    CHECK(luaL_dostring(L, "return tostring(huge), huge == 18446744073709551615ULL") == 0, "%s", lua_tostring(L, -1));
+    CHECK(strcmp(lua_tostring(L, -2), "18446744073709551615ULL") == 0, "tostring gave %s", lua_tostring(L, -2));
+    CHECK(lua_toboolean(L, -1), "the cdata does not equal the literal");
+    lua_pop(L, 3);
+}
+
 static void lua_side_sees_int64_cdata(lua_State *L) {
     silo_push_int64(L, INT64_MAX);
     lua_setglobal(L, "big");
@@ -54,6 +65,7 @@ int main(void) {
     lua_State *L = silo_host_open();
     integers_round_trip(L);
     lua_side_sees_int64_cdata(L);
+    unsigned_integers_stay_exact(L);
     non_integers_are_refused(L);
     null_is_one_sentinel(L);
     silo_host_close(L);
