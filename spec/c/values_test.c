@@ -24,11 +24,14 @@ static void unsigned_integers_stay_exact(lua_State *L) {
     silo_push_uint64(L, 42);
     CHECK(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) == 42, "42 is not a number");
     silo_push_uint64(L, UINT64_MAX);
-    lua_setglobal(L, "huge");
-    CHECK(luaL_dostring(L, "return tostring(huge), huge == 18446744073709551615ULL") == 0, "%s", lua_tostring(L, -1));
-    CHECK(strcmp(lua_tostring(L, -2), "18446744073709551615ULL") == 0, "tostring gave %s", lua_tostring(L, -2));
-    CHECK(lua_toboolean(L, -1), "the cdata does not equal the literal");
-    lua_pop(L, 3);
+    CHECK(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "18446744073709551615") == 0,
+          "UINT64_MAX is not its decimal string");
+    lua_pop(L, 2);
+    int64_t out;
+    CHECK(luaL_dostring(L, "return 18446744073709551615ULL, 7ULL") == 0, "%s", lua_tostring(L, -1));
+    CHECK(!silo_to_int64(L, -2, &out), "a uint64 beyond INT64_MAX taken as an int64");
+    CHECK(silo_to_int64(L, -1, &out) && out == 7, "7ULL not taken as 7");
+    lua_pop(L, 2);
 }
 
 static void lua_side_sees_int64_cdata(lua_State *L) {
