@@ -75,6 +75,7 @@ local function build(self)
   local env = {
     Silo = parts.silo:facade(), AsynchronousObservers = parts.observed, null = core.null,
     with_distributed_mutex = with_distributed_mutex,
+    ipairs = function(list) return ipairs(helpers.rows(list)) end,   -- ipairs(venue:events()) loads the relation
   }
   local function defining(registry)
     return function(name, ...)
