@@ -174,17 +174,17 @@ Model("Attendance"):belongs_to("event"):belongs_to("user")
     assert.are.equal("SELECT `events`.* FROM `events` WHERE `events`.`venue_id` = ?", sql)
     assert.are.same({ 42 }, params)
     sql, params = env.Event.new({ id = 5 }):artists():to_sql()
-    assert.are.equal("SELECT `artists`.* FROM `artists` JOIN `performances` ON `artists`.`id` = "
+    assert.are.equal("SELECT `artists`.* FROM `artists` JOIN `performances` AS `performances` ON `artists`.`id` = "
       .. "`performances`.`artist_id` WHERE `performances`.`event_id` = ?", sql)
     assert.are.same({ 5 }, params)
     sql = env.Event.new({ id = 5 }):headliners():to_sql()
-    assert.matches("JOIN `performances` ON `artists`.`id` = `performances`.`artist_id`", sql, 1, true)
+    assert.matches("JOIN `performances` AS `performances` ON `artists`.`id` = `performances`.`artist_id`", sql, 1, true)
     sql, params = env.Artist.new({ id = 3 }):events():to_sql()
-    assert.are.equal("SELECT `events`.* FROM `events` JOIN `performances` ON `events`.`id` = "
+    assert.are.equal("SELECT `events`.* FROM `events` JOIN `performances` AS `performances` ON `events`.`id` = "
       .. "`performances`.`event_id` WHERE `performances`.`artist_id` = ?", sql)
     sql, params = env.Ticket.new({ ticket_id = 1, event_id = 9 }):venues():to_sql()
-    assert.are.equal("SELECT `venues`.* FROM `venues` JOIN `events` ON `venues`.`id` = `events`.`venue_id` "
-      .. "WHERE `events`.`id` = ?", sql)
+    assert.are.equal("SELECT `venues`.* FROM `venues` JOIN `events` AS `event` ON `venues`.`id` = `event`.`venue_id` "
+      .. "WHERE `event`.`id` = ?", sql)
     assert.are.same({ 9 }, params)
   end)
 
