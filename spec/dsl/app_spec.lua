@@ -222,6 +222,8 @@ end)
 F:listen("destroy", User, function() presenter_for(user) end)
 F:listen("destroy", User, function() publish(nil) end)
 F:listen("destroy", User, function() Venue:limit("x") end)
+F:listen("destroy", User, function() error("no location given", 0) end)
+F:listen("destroy", User, function() string.rep() end)
 ]],
   }, { publish = function(value) published = value end })
 
@@ -266,6 +268,8 @@ F:listen("destroy", User, function() Venue:limit("x") end)
       "silovators/failing.lua:6: presenter_for: no presenter FailingPresenter (pass one: presenter_for(record, EventListingPresenter))",
       "silovators/failing.lua:7: publish: nothing to publish (nil)",
       "silovators/failing.lua:8: Venue.limit: expected a whole number >= 0, got x",
+      "silovators/failing.lua:9: no location given",
+      "silovators/failing.lua:10: bad argument #1 to 'rep' (string expected, got no value)",
     }, summary)
   end)
 
