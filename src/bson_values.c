@@ -95,11 +95,12 @@ static bool append_binary(encoder *e, int index, bson_t *doc, const char *key, i
     lua_State *L = e->L;
     lua_getfield(L, index, "data");
     lua_getfield(L, index, "subtype");
+    bool is_string = lua_type(L, -2) == LUA_TSTRING;
     size_t length;
     const char *data = lua_tolstring(L, -2, &length);
     lua_Number subtype = lua_isnil(L, -1) ? 0 : lua_tonumber(L, -1);
     bool ok = false;
-    if (lua_type(L, -2) != LUA_TSTRING)
+    if (!is_string)
         encode_failed(e, "a binary value's data must be a string");
     else if (lua_type(L, -1) != LUA_TNUMBER && !lua_isnil(L, -1))
         encode_failed(e, "a binary value's subtype must be a number");
@@ -466,7 +467,8 @@ static int owned_bson_gc(lua_State *L) {
     return 0;
 }
 
-bson_t *silo_bson_push_new(lua_State *L) {
+/* An empty slot for a bson_t that the pushed userdata will own. */
+static bson_t **push_owner(lua_State *L) {
     bson_t **doc = lua_newuserdata(L, sizeof *doc);
     *doc = NULL;
     if (luaL_newmetatable(L, OWNED_BSON_METATABLE)) {
@@ -474,6 +476,11 @@ bson_t *silo_bson_push_new(lua_State *L) {
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
+    return doc;
+}
+
+bson_t *silo_bson_push_new(lua_State *L) {
+    bson_t **doc = push_owner(L);
     *doc = bson_new();
     return *doc;
 }
@@ -624,9 +631,10 @@ static int bson_from_json(lua_State *L) {
         lua_pushfstring(L, "{\"v\":%s}", text);
         text = lua_tolstring(L, -1, &length);
     }
-    bson_t *doc = silo_bson_push_new(L);
+    bson_t **owner = push_owner(L);
     bson_error_t error;
-    if (!bson_init_from_json(doc, text, (ssize_t)length, &error))
+    bson_t *doc = *owner = bson_new_from_json((const uint8_t *)text, (ssize_t)length, &error);
+    if (!doc)
         return luaL_error(L, "json.decode: %s", error.message);
     if (object) {
         silo_bson_push_document(L, doc, false, SILO_BSON_EXACT_NUMBERS);
