@@ -224,6 +224,7 @@ F:listen("destroy", User, function() publish(nil) end)
 F:listen("destroy", User, function() Venue:limit("x") end)
 F:listen("destroy", User, function() error("no location given", 0) end)
 F:listen("destroy", User, function() string.rep() end)
+F:listen("destroy", User, function() publish("a", "b") end)
 ]],
   }, { publish = function(value) published = value end })
 
@@ -271,6 +272,7 @@ F:listen("destroy", User, function() string.rep() end)
       "silovators/failing.lua:8: Venue.limit: expected a whole number >= 0, got x",
       "silovators/failing.lua:9: no location given",
       "silovators/failing.lua:10: bad argument #1 to 'rep' (string expected, got no value)",
+      "silovators/failing.lua:11: publish: one value at a time, got 2",
     }, summary)
   end)
 
