@@ -71,6 +71,11 @@ static mongoc_client_t *pop_client(lua_State *L, mongo_client *c, const char *op
     if (c->closed)
         luaL_error(L, "%s: the client is closed", operation);
     mongoc_client_t *client = mongoc_client_pool_try_pop(c->pool);
+    if (!client) {
+        /* cursors abandoned by a loop's break give their client back when collected */
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        client = mongoc_client_pool_try_pop(c->pool);
+    }
     if (!client)
         luaL_error(L, "%s: every pooled connection is held by an open cursor (%d)", operation, c->clients_out);
     return client;
@@ -145,8 +150,18 @@ static int64_t integer_option(lua_State *L, int index, const char *name, const c
     return value;
 }
 
-/* Appends opts.w / opts.j / opts.wtimeout as a writeConcern to out; values are checked before anything is
- * allocated, so a Lua error cannot leak the write concern. */
+#define ABSENT INT64_MIN
+
+/* opts[name], which must be a non-negative integer; ABSENT when not given */
+static int64_t count_option(lua_State *L, int index, const char *name, const char *operation) {
+    int64_t value = integer_option(L, index, name, operation, ABSENT);
+    if (value < 0 && value != ABSENT)
+        luaL_error(L, "%s: option %s must not be negative", operation, name);
+    return value;
+}
+
+/* The write concern of opts.w, opts.j and opts.wtimeout, or NULL when none is given. The values are checked
+ * before anything is allocated, so a Lua error cannot leak the write concern. */
 static mongoc_write_concern_t *write_concern_option(lua_State *L, int index, const char *operation) {
     int w_type = get_option(L, index, "w");
     if (w_type != LUA_TNIL && w_type != LUA_TNUMBER && w_type != LUA_TSTRING)
@@ -154,8 +169,8 @@ static mongoc_write_concern_t *write_concern_option(lua_State *L, int index, con
     int j_type = get_option(L, index, "j");
     if (j_type != LUA_TNIL && j_type != LUA_TBOOLEAN)
         luaL_error(L, "%s: option j must be a boolean", operation);
-    int64_t wtimeout = integer_option(L, index, "wtimeout", operation, -1);
-    if (w_type == LUA_TNIL && j_type == LUA_TNIL && wtimeout < 0) {
+    int64_t wtimeout = count_option(L, index, "wtimeout", operation);
+    if (w_type == LUA_TNIL && j_type == LUA_TNIL && wtimeout == ABSENT) {
         lua_pop(L, 2);
         return NULL;
     }
@@ -168,7 +183,7 @@ static mongoc_write_concern_t *write_concern_option(lua_State *L, int index, con
         mongoc_write_concern_set_wtag(concern, lua_tostring(L, -2));
     if (j_type == LUA_TBOOLEAN)
         mongoc_write_concern_set_journal(concern, lua_toboolean(L, -1));
-    if (wtimeout >= 0)
+    if (wtimeout != ABSENT)
         mongoc_write_concern_set_wtimeout_int64(concern, wtimeout);
     lua_pop(L, 2);
     return concern;
@@ -477,18 +492,17 @@ static int collection_count(lua_State *L) {
     return 1;
 }
 
-static void append_integer_option(lua_State *L, int index, const char *name, const char *bson_name,
-                                  const char *operation, bson_t *opts) {
-    int64_t value = integer_option(L, index, name, operation, -1);
-    if (value >= 0)
+static void append_count_option(lua_State *L, int index, const char *name, const char *bson_name,
+                                const char *operation, bson_t *opts) {
+    int64_t value = count_option(L, index, name, operation);
+    if (value != ABSENT)
         bson_append_int64(opts, bson_name, -1, value);
-    else if (value != -1)
-        luaL_error(L, "%s: option %s must not be negative", operation, name);
 }
 
-/* find options: sort, projection, limit, skip, batch_size */
-static bson_t *find_options(lua_State *L, int index, const char *operation) {
-    static const char *const allowed[] = {"sort", "projection", "limit", "skip", "batch_size", NULL};
+static const char *const find_option_names[] = {"sort", "projection", "limit", "skip", "batch_size", NULL};
+static const char *const find_one_option_names[] = {"sort", "projection", "skip", NULL};
+
+static bson_t *find_options(lua_State *L, int index, const char *operation, const char *const allowed[]) {
     check_optional_table(L, index);
     check_option_names(L, index, operation, allowed);
     bson_t *opts = silo_bson_push_new(L);
@@ -499,9 +513,9 @@ static bson_t *find_options(lua_State *L, int index, const char *operation) {
     if (table_option(L, index, "projection", operation))
         BSON_APPEND_DOCUMENT(opts, "projection", silo_bson_check_table(L, lua_gettop(L), operation));
     lua_pop(L, 4);
-    append_integer_option(L, index, "limit", "limit", operation, opts);
-    append_integer_option(L, index, "skip", "skip", operation, opts);
-    append_integer_option(L, index, "batch_size", "batchSize", operation, opts);
+    append_count_option(L, index, "limit", "limit", operation, opts);
+    append_count_option(L, index, "skip", "skip", operation, opts);
+    append_count_option(L, index, "batch_size", "batchSize", operation, opts);
     return opts;
 }
 
@@ -510,7 +524,7 @@ static int collection_find_one(lua_State *L) {
     lua_settop(L, 3); /* optional arguments at fixed indexes, below what the function pushes */
     mongo_collection *collection = check_collection(L, 1);
     bson_t *filter = optional_document(L, 2, "find_one");
-    bson_t *opts = find_options(L, 3, "find_one");
+    bson_t *opts = find_options(L, 3, "find_one", find_one_option_names);
     bson_t *found = silo_bson_push_new(L);
     BSON_APPEND_INT64(opts, "limit", 1);
     session s = session_begin(L, collection, "find_one");
@@ -569,7 +583,7 @@ static int collection_find(lua_State *L) {
     lua_settop(L, 3); /* optional arguments at fixed indexes, below what the function pushes */
     mongo_collection *collection = check_collection(L, 1);
     bson_t *filter = optional_document(L, 2, "find");
-    bson_t *opts = find_options(L, 3, "find");
+    bson_t *opts = find_options(L, 3, "find", find_option_names);
     lua_pushcfunction(L, cursor_next);
     mongo_cursor *cursor = lua_newuserdata(L, sizeof *cursor);
     memset(cursor, 0, sizeof *cursor);
@@ -691,7 +705,6 @@ static mongoc_bulk_operation_t *bulk_operation(mongo_bulk *bulk) {
         if (bulk->write_concern)
             mongoc_bulk_operation_set_write_concern(bulk->bulk, bulk->write_concern);
     }
-    bulk->operations++;
     return bulk->bulk;
 }
 
@@ -706,6 +719,7 @@ static int bulk_upsert(lua_State *L) {
     bson_error_t error;
     if (!mongoc_bulk_operation_replace_one_with_opts(bulk_operation(bulk), filter, doc, opts, &error))
         return raise_error(L, "bulk:upsert", &error);
+    bulk->operations++;
     return 0;
 }
 
@@ -717,6 +731,7 @@ static int bulk_delete(lua_State *L) {
     bson_error_t error;
     if (!mongoc_bulk_operation_remove_many_with_opts(bulk_operation(bulk), filter, NULL, &error))
         return raise_error(L, "bulk:delete", &error);
+    bulk->operations++;
     return 0;
 }
 
