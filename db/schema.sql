@@ -1,7 +1,7 @@
 -- The example app: a Songkick-like concert database. Every table has an integer primary key `id`, the feed's
 -- messages carry it. Loaded by scripts/generate.lua (which drops and recreates these tables) and by the specs.
 
-DROP TABLE IF EXISTS thumbnails, reviews, posters, videos, images, tickets, attendances, users, performances,
+DROP TABLE IF EXISTS reviews, posters, videos, images, tickets, attendances, users, performances,
   events, event_series, artists, venues, cities;
 
 CREATE TABLE cities (
@@ -108,14 +108,4 @@ CREATE TABLE reviews (
   body     TEXT NOT NULL,
   KEY (event_id),
   KEY (user_id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-
--- Written by silovators/thumbnails.lua for each new image (the record a resizer would fill).
-CREATE TABLE thumbnails (
-  id       INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  image_id INT UNSIGNED NOT NULL,
-  width    INT UNSIGNED NOT NULL,
-  height   INT UNSIGNED NOT NULL,
-  url      VARCHAR(300) NOT NULL,
-  UNIQUE KEY (image_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
