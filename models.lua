@@ -42,3 +42,7 @@ end
 for _, name in ipairs { "Ticket", "Image", "Video", "Poster" } do
   Model(name):belongs_to "event"
 end
+
+-- The feed publishes changes to every table above.
+AsynchronousObservers.listen(City, Venue, Artist, EventSeries, Event, Performance, User, Attendance, Review, Ticket,
+  Image, Video, Poster)

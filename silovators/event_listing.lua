@@ -3,7 +3,7 @@
 local S = AsyncObserver("EventListingSilovator")
 
 local function regenerate(event)
-  if event then Silo.generate(presenter_for(event)) end
+  if event then Silo.generate(EventListingPresenter.new(event)) end
 end
 
 -- The listing of the event a row belongs to; when an update moved the row to another event, both listings.

@@ -1,12 +1,12 @@
 -- The ShelfStacker keeps each artist's shelf (presenters/artist_shelf.lua) stacked. Under a distributed mutex
 -- per artist, so that of two daemons restacking one shelf the later one reads after the earlier one wrote:
 -- neither can store a shelf computed from older rows over a newer one.
-local S = AsyncObserver("ShelfStacker", { presenter = "ArtistShelfPresenter" })
+local S = AsyncObserver("ShelfStacker")
 
 local function restack(artist_id)
   with_distributed_mutex("Shelf Stacker artist " .. tostring(artist_id), function()
     local artist = Artist:find_by { id = artist_id }
-    if artist then Silo.generate(presenter_for(artist)) end
+    if artist then Silo.generate(ArtistShelfPresenter.new(artist)) end
   end)
 end
 

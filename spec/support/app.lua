@@ -24,6 +24,40 @@ function app.open_database(seed)
   }
 end
 
+-- The app at the source root (models.lua, presenters/, silovators/) loaded with the DSL, reading `database` and
+-- storing silos in a Mongo database of the same private name.
+function app.open_runtime(database)
+  local mongo_uri = config.get("mongo_uri"):gsub("^(mongodb://[^/]*/)[^?]*", "%1" .. database.name)
+  local mongo = require("silo.mongo").connect(mongo_uri)
+  local loaded = require("silo.app").new {
+    root = ".", mongo = mongo, mysql = function() return mysql.connect(database.url) end,
+  }
+  assert(loaded:load())
+  local runtime = { app = loaded }
+
+  -- Runs every matching listen block, failing with the first block's error; returns the results.
+  function runtime.dispatch(message)
+    local results = assert(loaded:dispatch(message))
+    for _, result in ipairs(results) do
+      if not result.ok then error(result.block .. ": " .. result.error, 0) end
+    end
+    return results
+  end
+
+  function runtime.document(collection, id) return mongo:collection(collection):find_one({ _id = id }) end
+
+  function runtime.generate_all_listings()
+    loaded:eval("for _, event in ipairs(Event:all():all()) do Silo.generate(EventListingPresenter.new(event)) end")
+  end
+
+  function runtime.close()
+    for _, collection in ipairs { "event_listings", "thumbnails", "artist_shelves" } do
+      mongo:collection(collection):delete({})
+    end
+  end
+  return runtime
+end
+
 app.models = {
   cities = "City", venues = "Venue", artists = "Artist", event_series = "EventSeries", events = "Event",
   performances = "Performance", users = "User", attendances = "Attendance", tickets = "Ticket", images = "Image",
@@ -78,6 +112,22 @@ function app.delete(db, table_name, id)
   local before = row(db, table_name, id)
   db:exec("DELETE FROM " .. table_name .. " WHERE id = ?", id)
   return app.message("destroy", table_name, before)
+end
+
+-- Values for a new row of a table that belongs to an event.
+local NEW_ROWS = {
+  tickets = { vendor = "Dice", price = "12.50", url = "https://tickets.example.com/new" },
+  attendances = { user_id = 1 },
+  images = { url = "https://img.example.com/new.jpg", width = 1200, height = 800 },
+  videos = { url = "https://video.example.com/new" },
+  posters = { url = "https://img.example.com/new-poster.jpg" },
+  reviews = { user_id = 2, rating = 5, body = "Loud." },
+}
+
+function app.new_row(table_name, event_id)
+  local values = { event_id = event_id }
+  for column, value in pairs(NEW_ROWS[table_name]) do values[column] = value end
+  return values
 end
 
 -- Independent of the presenter: what an event's listing must say, from one SQL query and the same sentence rules.
