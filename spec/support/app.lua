@@ -28,9 +28,13 @@ end
 -- storing silos in a Mongo database of the same private name.
 function app.open_runtime(database)
   local mongo_uri = config.get("mongo_uri"):gsub("^(mongodb://[^/]*/)[^?]*", "%1" .. database.name)
-  local mongo = require("silo.mongo").connect(mongo_uri)
+  local mongo
+  local function connect_mongo()
+    mongo = mongo or require("silo.mongo").connect(mongo_uri)
+    return mongo
+  end
   local loaded = require("silo.app").new {
-    root = ".", mongo = mongo, mysql = function() return mysql.connect(database.url) end,
+    root = ".", mongo = connect_mongo, mysql = function() return mysql.connect(database.url) end,
   }
   assert(loaded:load())
   local runtime = { app = loaded }
@@ -44,13 +48,19 @@ function app.open_runtime(database)
     return results
   end
 
-  function runtime.document(collection, id) return mongo:collection(collection):find_one({ _id = id }) end
+  function runtime.document(collection, id) return connect_mongo():collection(collection):find_one({ _id = id }) end
+
+  -- The document a presenter computes for a record, without storing it.
+  function runtime.computed(presenter, model, id)
+    return loaded:eval(string.format("return Silo.document(%s.new(%s:find(%d)))", presenter, model, id))
+  end
 
   function runtime.generate_all_listings()
     loaded:eval("for _, event in ipairs(Event:all():all()) do Silo.generate(EventListingPresenter.new(event)) end")
   end
 
   function runtime.close()
+    if not mongo then return end
     for _, collection in ipairs { "event_listings", "thumbnails", "artist_shelves" } do
       mongo:collection(collection):delete({})
     end
