@@ -155,6 +155,7 @@ end
 -- where{ col = value, col2 = {1, 2} } (= / IN / IS NULL) or where("starts_at > ?", value, ...)
 local function add_conditions(state, where, ...)
   local m = state.model
+  state.conditions = state.conditions or {}
   if type(where) == "string" then
     state.conditions[#state.conditions + 1] = { sql = "(" .. where .. ")", params = { n = select("#", ...), ... } }
   elseif type(where) == "table" then
