@@ -8,7 +8,7 @@ describe("the event listing silovator", function()
   setup(function()
     database = app.open_database()
     db = database.db
-    runtime = app.open_runtime(database)
+    runtime = app.open_runtime(database, { "event_listing" })
     runtime.generate_all_listings()
   end)
 

@@ -11,6 +11,7 @@ describe("the example app's presenters", function()
   end)
 
   teardown(function()
+    if runtime then runtime.close() end
     if database then database.drop() end
   end)
 

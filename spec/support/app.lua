@@ -24,17 +24,31 @@ function app.open_database(seed)
   }
 end
 
--- The app at the source root (models.lua, presenters/, silovators/) loaded with the DSL, reading `database` and
--- storing silos in a Mongo database of the same private name.
-function app.open_runtime(database)
+-- A directory holding the app's models and presenters and only the silovators named (e.g. { "email" }), so that a
+-- spec dispatches to the silovator it is about.
+local function app_root_with(silovators)
+  local root = os.tmpname()
+  os.remove(root)
+  local commands = { "mkdir -p " .. root .. "/silovators", "ln -s \"$(pwd -P)/models.lua\" \"$(pwd -P)/presenters\" " .. root }
+  for _, name in ipairs(silovators) do
+    commands[#commands + 1] = string.format("ln -s \"$(pwd -P)/silovators/%s.lua\" %s/silovators/", name, root)
+  end
+  assert(os.execute(table.concat(commands, " && ")) == 0, "cannot build an app root in " .. root)
+  return root
+end
+
+-- The app (models.lua, presenters/, the silovators named) loaded with the DSL, reading `database` and storing
+-- silos in a Mongo database of the same private name.
+function app.open_runtime(database, silovators)
   local mongo_uri = config.get("mongo_uri"):gsub("^(mongodb://[^/]*/)[^?]*", "%1" .. database.name)
   local mongo
   local function connect_mongo()
     mongo = mongo or require("silo.mongo").connect(mongo_uri)
     return mongo
   end
+  local root = app_root_with(silovators or {})
   local loaded = require("silo.app").new {
-    root = ".", mongo = connect_mongo, mysql = function() return mysql.connect(database.url) end,
+    root = root, mongo = connect_mongo, mysql = function() return mysql.connect(database.url) end,
   }
   assert(loaded:load())
   local runtime = { app = loaded }
@@ -60,6 +74,7 @@ function app.open_runtime(database)
   end
 
   function runtime.close()
+    os.execute("rm -r " .. root)
     if not mongo then return end
     for _, collection in ipairs { "event_listings", "thumbnails", "artist_shelves" } do
       mongo:collection(collection):delete({})
