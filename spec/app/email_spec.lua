@@ -2,18 +2,9 @@
 local app = require "spec.support.app"
 
 describe("the email silovator", function()
-  local database, runtime, db
-
-  setup(function()
-    database = app.open_database()
-    db = database.db
-    runtime = app.open_runtime(database, { "email" })
-  end)
-
-  teardown(function()
-    if runtime then runtime.close() end
-    if database then database.drop() end
-  end)
+  local context = app.context({ "email" })
+  setup(context.open)
+  teardown(context.close)
 
   local function published(results)
     assert.equal(1, #results)
@@ -25,27 +16,27 @@ describe("the email silovator", function()
   end
 
   local function new_user(name)
-    return app.insert(db, "users", { username = name, email = name .. "@example.com", created_at = "2026-11-28 12:00:00" })
+    return app.insert(context.db, "users", { username = name, email = name .. "@example.com", created_at = "2026-11-28 12:00:00" })
   end
 
   it("publishes a welcome request for a new user", function()
     local created = new_user("mika")
-    local results = runtime.dispatch(created)
+    local results = context.runtime.dispatch(created)
     assert.same({ email_request("welcome", created.id, "mika@example.com") }, published(results))
   end)
 
   it("publishes a goodbye request to the address a user had when deleted", function()
     local created = new_user("oats")
-    local results = runtime.dispatch(app.update(db, "users", created.id, { deleted = 1, email = "" }))
+    local results = context.runtime.dispatch(app.update(context.db, "users", created.id, { deleted = 1, email = "" }))
     assert.same({ email_request("goodbye", created.id, "oats@example.com") }, published(results))
   end)
 
   it("publishes nothing when a user is undeleted or changes anything else", function()
     local created = new_user("lexington")
-    runtime.dispatch(app.update(db, "users", created.id, { deleted = 1 }))
-    local undeleted = runtime.dispatch(app.update(db, "users", created.id, { deleted = 0 }))
+    context.runtime.dispatch(app.update(context.db, "users", created.id, { deleted = 1 }))
+    local undeleted = context.runtime.dispatch(app.update(context.db, "users", created.id, { deleted = 0 }))
     assert.same({}, published(undeleted))
-    local renamed = runtime.dispatch(app.update(db, "users", created.id, { username = "lex" }))
+    local renamed = context.runtime.dispatch(app.update(context.db, "users", created.id, { username = "lex" }))
     assert.same({}, renamed)
   end)
 end)

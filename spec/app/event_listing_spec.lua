@@ -3,19 +3,14 @@
 local app = require "spec.support.app"
 
 describe("the event listing silovator", function()
-  local database, runtime, db
-
+  local context = app.context({ "event_listing" })
+  local db, runtime
   setup(function()
-    database = app.open_database()
-    db = database.db
-    runtime = app.open_runtime(database, { "event_listing" })
+    context.open()
+    db, runtime = context.db, context.runtime
     runtime.generate_all_listings()
   end)
-
-  teardown(function()
-    if runtime then runtime.close() end
-    if database then database.drop() end
-  end)
+  teardown(context.close)
 
   local function listing(event_id) return runtime.document("event_listings", event_id) end
 

@@ -2,18 +2,13 @@
 local app = require "spec.support.app"
 
 describe("the example app's presenters", function()
-  local database, runtime, db
-
+  local context = app.context({})
+  local db, runtime
   setup(function()
-    database = app.open_database()
-    db = database.db
-    runtime = app.open_runtime(database)
+    context.open()
+    db, runtime = context.db, context.runtime
   end)
-
-  teardown(function()
-    if runtime then runtime.close() end
-    if database then database.drop() end
-  end)
+  teardown(context.close)
 
   it("lists every event as SQL says: title, url, date, names and counts", function()
     for _, row in ipairs(db:query("SELECT id FROM events ORDER BY id")) do

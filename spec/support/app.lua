@@ -83,6 +83,22 @@ function app.open_runtime(database, silovators)
   return runtime
 end
 
+-- What a spec about some silovators needs: setup(context.open) gives it context.db (a private database loaded by
+-- the generator) and context.runtime (the app with those silovators); teardown(context.close) drops them.
+function app.context(silovators)
+  local context = {}
+  function context.open()
+    context.database = app.open_database()
+    context.db = context.database.db
+    context.runtime = app.open_runtime(context.database, silovators)
+  end
+  function context.close()
+    if context.runtime then context.runtime.close() end
+    if context.database then context.database.drop() end
+  end
+  return context
+end
+
 app.models = {
   cities = "City", venues = "Venue", artists = "Artist", event_series = "EventSeries", events = "Event",
   performances = "Performance", users = "User", attendances = "Attendance", tickets = "Ticket", images = "Image",
