@@ -13,6 +13,8 @@
 static const luaL_Reg c_bindings[] = {
     {"silo.core", luaopen_silo_core},
     {"silo.mysql", luaopen_silo_mysql},
+    {"silo.bson", luaopen_silo_bson},
+    {"silo.mongo", luaopen_silo_mongo},
     {NULL, NULL},
 };
 

@@ -96,6 +96,14 @@ static void fail_with(struct failure *f, unsigned int code, const char *message)
     snprintf(f->message, sizeof f->message, "%s", message);
 }
 
+/* An error while rows arrive is recorded on the connection, not on the statement */
+static void fail_from_statement(struct failure *f, MYSQL_STMT *stmt) {
+    if (mysql_stmt_errno(stmt))
+        fail_with(f, mysql_stmt_errno(stmt), mysql_stmt_error(stmt));
+    else
+        fail_with(f, mysql_errno(stmt->mysql), mysql_error(stmt->mysql));
+}
+
 static int is_connection_lost(unsigned int code) {
     return code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST || code == ER_CONNECTION_KILLED ||
            code == MYSQL_CLIENT_INTERACTION_TIMEOUT;
@@ -226,9 +234,11 @@ static void apply_option(lua_State *L, struct connection *c, const char *key, co
             set_text((char **)(void *)field, copy_text(value));
         else if (option->type == OPTION_FLAG)
             *(my_bool *)field = parse_flag(L, c, key, value);
-        else
-            *(unsigned int *)(void *)field = parse_number(
-                L, c, value, 31536000, lua_pushfstring(L, "option '%s' must be a whole number of seconds", key));
+        else {
+            const char *problem = lua_pushfstring(L, "option '%s' must be a whole number of seconds", key);
+            *(unsigned int *)(void *)field = parse_number(L, c, value, 31536000, problem);
+            lua_pop(L, 1);
+        }
         return;
     }
     unknown_option(L, c, key);
@@ -717,7 +727,7 @@ static int execute(lua_State *L, const char *operation, struct statement *s, con
     for (unsigned long i = 0; i < s->param_count; i++)
         bind_parameter(L, operation, s, i, (int)i + 3, sql);
     if ((s->param_count && mysql_stmt_bind_param(s->stmt, s->params)) || mysql_stmt_execute(s->stmt)) {
-        fail_with(f, mysql_stmt_errno(s->stmt), mysql_stmt_error(s->stmt));
+        fail_from_statement(f, s->stmt);
         return 0;
     }
     if (mysql_stmt_field_count(s->stmt) != s->column_count)
@@ -758,7 +768,8 @@ static int push_rows(lua_State *L, struct statement *s, struct failure *f) {
         if (status == MYSQL_NO_DATA)
             break;
         if (status == 1) {
-            fail_with(f, mysql_stmt_errno(s->stmt), mysql_stmt_error(s->stmt));
+            fail_from_statement(f, s->stmt);
+            mysql_stmt_free_result(s->stmt);
             lua_pop(L, 1);
             return 0;
         }

@@ -47,7 +47,9 @@ end
 
 local function with_distributed_mutex(name, fn, ...)
   local ok, mega_mutex = pcall(require, "silo.mega_mutex")
-  if not ok then errors.raise("with_distributed_mutex: silo.mega_mutex is not available: " .. tostring(mega_mutex)) end
+  if not ok then
+    errors.raise("with_distributed_mutex: silo.mega_mutex is not available: " .. tostring(mega_mutex):match("^[^\n]*"))
+  end
   return mega_mutex.with_distributed_mutex(name, fn, ...)
 end
 

@@ -34,8 +34,8 @@ local function presenter_for(app, block)
     which = which or block.observer.presenter
     local class = type(which) == "string" and app.presenters:find(which) or which
     if type(class) ~= "table" or type(class.new) ~= "function" then
-      errors.raise(string.format("presenter_for: no presenter %s (pass one: presenter_for(record, %s))",
-        tostring(which), "EventListingPresenter"))
+      errors.raise("presenter_for: no presenter " .. tostring(which)
+        .. " (name one: presenter_for(record, SomePresenter) or AsyncObserver(name, { presenter = ... }))")
     end
     return class.new(record)
   end

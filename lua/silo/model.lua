@@ -74,7 +74,7 @@ local function run(m, operation, sql, params)
   local db = m.registry:db()
   local ok, rows = pcall(db.query, db, sql, unpack(params, 1, params.n or #params))
   if not ok then
-    errors.raise(string.format("%s.%s: %s (SQL: %s)", m.name, operation, tostring(rows), sql))
+    errors.raise(string.format("%s.%s: %s", m.name, operation, tostring(rows)))   -- the binding's names the SQL
   end
   return rows
 end
@@ -141,8 +141,8 @@ local function is_list(value)
   return type(value) == "table" and getmetatable(value) == nil and (#value > 0 or next(value) == nil)
 end
 
-local function condition_for(m, column, value)
-  local name = column_of(m, check_identifier(column, m.name .. ".where: column name"))
+-- name: a quoted column
+local function condition_for(name, value)
   if value == nil or value == null then return { sql = name .. " IS NULL", params = {} } end
   if model.is_record(value) then value = value[model.of(value).primary_key] end
   if is_list(value) then
@@ -163,7 +163,8 @@ local function add_conditions(state, where, ...)
     for column in pairs(where) do columns[#columns + 1] = column end
     table.sort(columns, function(a, b) return tostring(a) < tostring(b) end)
     for _, column in ipairs(columns) do
-      state.conditions[#state.conditions + 1] = condition_for(m, column, where[column])
+      local name = column_of(m, check_identifier(column, m.name .. ".where: column name"))
+      state.conditions[#state.conditions + 1] = condition_for(name, where[column])
     end
   elseif where ~= nil then
     errors.raise(m.name .. ".where: expected a table of column = value or an SQL string, got " .. type(where))
@@ -316,18 +317,21 @@ local function has_many_relation(m, name, association, owner)
     errors.raise(string.format("%s: %s.%s is a %s, not a %s", context, middle.name, association.source, source.model,
       target.name))
   end
+  -- the joined table is named after the through association, so fragments read "performances.billing = ?"
+  local alias = association.through
+  local function joined(column) return quote(alias) .. "." .. quote(column) end
   local on
   if source.kind == "belongs_to" then
-    on = column_of(target, target.primary_key) .. " = " .. column_of(middle, source.foreign_key)
+    on = column_of(target, target.primary_key) .. " = " .. joined(source.foreign_key)
   else
-    on = column_of(target, source.foreign_key) .. " = " .. column_of(middle, middle.primary_key)
+    on = column_of(target, source.foreign_key) .. " = " .. joined(middle.primary_key)
   end
-  local state = { model = target, joins = { "JOIN " .. quote(middle.table) .. " ON " .. on } }
+  local state = { model = target, joins = { "JOIN " .. quote(middle.table) .. " AS " .. quote(alias) .. " ON " .. on } }
   local condition
   if through.kind == "belongs_to" then
-    condition = condition_for(middle, middle.primary_key, owner[through.foreign_key])
+    condition = condition_for(joined(middle.primary_key), owner[through.foreign_key])
   else
-    condition = condition_for(middle, through.foreign_key, owner[m.primary_key])
+    condition = condition_for(joined(through.foreign_key), owner[m.primary_key])
   end
   state.conditions = { condition }
   return new_relation(target, state)

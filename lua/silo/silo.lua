@@ -2,7 +2,8 @@
 --
 --   Silo.generate(presenter [, { version = source }])  every silo method computed inside one consistent-snapshot
 --                                                     read, stored by id with _silo = { presenter,
---                                                     generated_at, version }; returns the document
+--                                                     generated_at, version, position }; returns the document
+--                                                     and whether it was written (not older than the stored one)
 --   Silo.remove(presenter) / Silo.remove(Class, id)    deletes the document (for a destroyed record)
 --   Silo.read(Class, id [, find])                      an instance answering from the stored document
 --   Silo.document(presenter)                           the document, computed, not stored
@@ -54,7 +55,9 @@ local function compute(instance)
       errors.raise(string.format("%s: silo_method '%s' is not defined (function %s:%s() ... end)", info.name,
         method, info.name, method))
     end
-    doc[method] = storable(fn(instance), info.name .. ":" .. method .. "()", 0)
+    local value = storable(fn(instance), info.name .. ":" .. method .. "()", 0)
+    if value == nil then value = core.null end   -- stored, so that reading it does not fall back to the models
+    doc[method] = value
   end
   return doc, info
 end
@@ -63,13 +66,29 @@ function Silo:document(instance)
   return self.models:snapshot(function() return (compute(instance)) end)
 end
 
+-- Orders feed positions: the binlog file's sequence number * 2^32 + the position in it; nil without both.
+function silo.position(version)
+  if type(version) ~= "table" then return nil end
+  local sequence = type(version.file) == "string" and tonumber(version.file:match("%.(%d+)$"))
+  local pos = tonumber(version.pos)
+  if sequence and pos then return sequence * 4294967296 + pos end
+end
+
+-- Stores the presenter's document; returns it and whether it was written. A document stamped with a later
+-- feed position than version is kept (written = false): of two daemons racing, the older computation loses.
 function Silo:generate(instance, options)
   local doc, info = self.models:snapshot(function() return compute(instance) end)
   local version = options and options.version
   if version == nil then version = self.version end   -- set by the dispatcher: the message's source
-  doc._silo = { presenter = info.name, generated_at = core.datetime(), version = version }
-  self:collection(info.silo.collection):upsert(doc._id, doc)
-  return doc
+  local position = silo.position(version)
+  doc._silo = { presenter = info.name, generated_at = core.datetime(), version = version, position = position }
+  local condition
+  if position then
+    condition = { where = { ["$or"] = { { ["_silo.position"] = { ["$exists"] = false } },
+      { ["_silo.position"] = { ["$lte"] = position } } } } }
+  end
+  local result = self:collection(info.silo.collection):upsert(doc._id, doc, condition)
+  return doc, result.applied ~= false
 end
 
 function Silo:remove(instance_or_class, id)

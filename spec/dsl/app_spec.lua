@@ -174,17 +174,17 @@ Model("Attendance"):belongs_to("event"):belongs_to("user")
     assert.are.equal("SELECT `events`.* FROM `events` WHERE `events`.`venue_id` = ?", sql)
     assert.are.same({ 42 }, params)
     sql, params = env.Event.new({ id = 5 }):artists():to_sql()
-    assert.are.equal("SELECT `artists`.* FROM `artists` JOIN `performances` ON `artists`.`id` = "
+    assert.are.equal("SELECT `artists`.* FROM `artists` JOIN `performances` AS `performances` ON `artists`.`id` = "
       .. "`performances`.`artist_id` WHERE `performances`.`event_id` = ?", sql)
     assert.are.same({ 5 }, params)
     sql = env.Event.new({ id = 5 }):headliners():to_sql()
-    assert.matches("JOIN `performances` ON `artists`.`id` = `performances`.`artist_id`", sql, 1, true)
+    assert.matches("JOIN `performances` AS `performances` ON `artists`.`id` = `performances`.`artist_id`", sql, 1, true)
     sql, params = env.Artist.new({ id = 3 }):events():to_sql()
-    assert.are.equal("SELECT `events`.* FROM `events` JOIN `performances` ON `events`.`id` = "
+    assert.are.equal("SELECT `events`.* FROM `events` JOIN `performances` AS `performances` ON `events`.`id` = "
       .. "`performances`.`event_id` WHERE `performances`.`artist_id` = ?", sql)
     sql, params = env.Ticket.new({ ticket_id = 1, event_id = 9 }):venues():to_sql()
-    assert.are.equal("SELECT `venues`.* FROM `venues` JOIN `events` ON `venues`.`id` = `events`.`venue_id` "
-      .. "WHERE `events`.`id` = ?", sql)
+    assert.are.equal("SELECT `venues`.* FROM `venues` JOIN `events` AS `event` ON `venues`.`id` = `event`.`venue_id` "
+      .. "WHERE `event`.`id` = ?", sql)
     assert.are.same({ 9 }, params)
   end)
 
@@ -222,6 +222,8 @@ end)
 F:listen("destroy", User, function() presenter_for(user) end)
 F:listen("destroy", User, function() publish(nil) end)
 F:listen("destroy", User, function() Venue:limit("x") end)
+F:listen("destroy", User, function() error("no location given", 0) end)
+F:listen("destroy", User, function() string.rep() end)
 ]],
   }, { publish = function(value) published = value end })
 
@@ -263,10 +265,28 @@ F:listen("destroy", User, function() Venue:limit("x") end)
     assert.are.same({ "user 3" }, summary[2])
     summary = dispatch(message("destroy", "User", { id = 3 }))
     assert.are.same({
-      "silovators/failing.lua:6: presenter_for: no presenter FailingPresenter (pass one: presenter_for(record, EventListingPresenter))",
+      "silovators/failing.lua:6: presenter_for: no presenter FailingPresenter (name one: "
+        .. "presenter_for(record, SomePresenter) or AsyncObserver(name, { presenter = ... }))",
       "silovators/failing.lua:7: publish: nothing to publish (nil)",
       "silovators/failing.lua:8: Venue.limit: expected a whole number >= 0, got x",
+      "silovators/failing.lua:9: no location given",
+      "silovators/failing.lua:10: bad argument #1 to 'rep' (string expected, got no value)",
     }, summary)
+  end)
+
+  it("finds the presenter named by the silovator's option or by the call", function()
+    local other = dsl.load_app({
+      ["models.lua"] = MODELS,
+      ["presenters/venue_card.lua"] = PRESENTER,
+      ["silovators/cards.lua"] = [[
+AsyncObserver("Cards", { presenter = "VenueCardPresenter" }):listen("update", Venue, function()
+  publish(presenter_for(venue):name() .. presenter_for(venue, VenueCardPresenter):name()
+    .. presenter_for(venue, "VenueCardPresenter"):name())
+end)
+]],
+    })
+    local results = assert(other:dispatch(message("update", "Venue", { id = 1, name = "Hall" })))
+    assert.are.same({ "Hall!Hall!Hall!" }, results[1].published)
   end)
 
   it("gives what is published outside a listen block to the app's publisher", function()
@@ -287,5 +307,33 @@ F:listen("destroy", User, function() Venue:limit("x") end)
       assert.is_nil(results)
       assert.are.equal(case[2], err)
     end
+  end)
+end)
+
+describe("with_distributed_mutex", function()
+  local app = dsl.load_app({})
+  local saved_loaded, saved_preload
+
+  before_each(function()
+    saved_loaded, saved_preload = package.loaded["silo.mega_mutex"], package.preload["silo.mega_mutex"]
+    package.loaded["silo.mega_mutex"] = nil
+  end)
+
+  after_each(function()
+    package.loaded["silo.mega_mutex"], package.preload["silo.mega_mutex"] = saved_loaded, saved_preload
+  end)
+
+  it("runs the block through silo.mega_mutex, looked up when first used", function()
+    package.preload["silo.mega_mutex"] = function()
+      return { with_distributed_mutex = function(name, fn, ...) return "held " .. name, fn(...) end }
+    end
+    assert.are.same({ "held Shelf", 42 }, { app:eval("return with_distributed_mutex('Shelf', function(x) return x end, 42)") })
+  end)
+
+  it("says so when silo.mega_mutex cannot be loaded", function()
+    package.preload["silo.mega_mutex"] = function() error("no memcached client", 0) end
+    local ok, err = pcall(app.eval, app, "with_distributed_mutex('Shelf', function() end)", "user.lua")
+    assert.is_false(ok)
+    assert.are.equal("user.lua:1: with_distributed_mutex: silo.mega_mutex is not available: no memcached client", err)
   end)
 end)
