@@ -12,6 +12,8 @@
 
 static const luaL_Reg c_bindings[] = {
     {"silo.core", luaopen_silo_core},
+    {"silo.amqp", luaopen_silo_amqp},
+    {"silo.memcached", luaopen_silo_memcached},
     {NULL, NULL},
 };
 
