@@ -1276,9 +1276,9 @@ static void init_environment(lua_State *L) {
 
 /* amqp.connect([url], {reconnect_timeout = seconds}) -> connection; the URL defaults to the amqp_url setting. */
 static int amqp_connect(lua_State *L) {
+    lua_settop(L, 2);
     default_url(L, 1);
     luaL_checkstring(L, 1);
-    lua_settop(L, 2);
     connection *c = lua_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
     c->heartbeat = 60;
