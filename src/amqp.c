@@ -40,7 +40,7 @@ typedef struct {
     amqp_connection_state_t state; /* NULL while lost or after close */
     int closed;
     unsigned generation, reported_generation;
-    int blocked;
+    int blocked, times_blocked;
     int next_channel;
     uint64_t next_publish_tag;
     int pending_head, pending_tail; /* deliveries read while waiting for something else */
@@ -877,7 +877,10 @@ static enum outcome dispatch_method(lua_State *L, connection *c, amqp_frame_t *f
         confirm(c, ((amqp_basic_nack_t *)decoded)->delivery_tag, ((amqp_basic_nack_t *)decoded)->multiple, NACKED);
         return DONE;
     case AMQP_BASIC_CANCEL_METHOD: read_cancel(L, c, decoded); return DONE;
-    case AMQP_CONNECTION_BLOCKED_METHOD: c->blocked = 1; return DONE;
+    case AMQP_CONNECTION_BLOCKED_METHOD:
+        c->blocked = 1;
+        c->times_blocked++;
+        return DONE;
     case AMQP_CONNECTION_UNBLOCKED_METHOD: c->blocked = 0; return DONE;
     case AMQP_CHANNEL_CLOSE_METHOD: return read_channel_close(c, frame->channel, decoded);
     case AMQP_CONNECTION_CLOSE_METHOD: {
@@ -1168,10 +1171,12 @@ static int connection_tostring(lua_State *L) {
     return 1;
 }
 
-/* conn:status() -> { connected, blocked, reconnections, heartbeat } */
+/* conn:status() -> { connected, blocked, times_blocked, reconnections, heartbeat } */
 static int connection_status(lua_State *L) {
     connection *c = check_connection(L);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, c->times_blocked);
+    lua_setfield(L, -2, "times_blocked");
     lua_pushboolean(L, c->state != NULL);
     lua_setfield(L, -2, "connected");
     lua_pushboolean(L, c->blocked);
