@@ -671,7 +671,7 @@ static void reconnect(lua_State *L, connection *c) {
         }
         double elapsed = monotonic_seconds() - started;
         if (elapsed + delay > c->reconnect_timeout)
-            luaL_error(L, "reconnect: cannot reach %s: %s (gave up after %.1f s)", c->redacted, why, elapsed);
+            luaL_error(L, "reconnect: cannot reach %s: %s (gave up after %d s)", c->redacted, why, (int)(elapsed + 0.5));
         unsigned char jitter;
         if (getrandom(&jitter, 1, 0) != 1)
             jitter = 128;
@@ -1202,8 +1202,9 @@ static char *copy_string(lua_State *L, const char *text, size_t length) {
 static void set_url_option(lua_State *L, connection *c, const char *name, size_t name_length, const char *value,
                            size_t value_length) {
 #define IS(option) (name_length == sizeof option - 1 && memcmp(name, option, name_length) == 0)
-    char text[MESSAGE_SIZE];
+    char text[MESSAGE_SIZE], option[MESSAGE_SIZE];
     snprintf(text, sizeof text, "%.*s", (int)value_length, value);
+    snprintf(option, sizeof option, "%.*s", (int)name_length, name);
     if (IS("heartbeat"))
         c->heartbeat = atoi(text);
     else if (IS("connection_timeout"))
@@ -1217,7 +1218,7 @@ static void set_url_option(lua_State *L, connection *c, const char *name, size_t
     else if (IS("verify") && (strcmp(text, "verify_peer") == 0 || strcmp(text, "verify_none") == 0))
         c->verify = strcmp(text, "verify_peer") == 0;
     else
-        luaL_error(L, "connect: unknown URL option '%.*s=%s' in %s", (int)name_length, name, text, c->redacted);
+        luaL_error(L, "connect: unknown URL option '%s=%s' in %s", option, text, c->redacted);
 #undef IS
 }
 
@@ -1227,8 +1228,10 @@ static void parse_url_options(lua_State *L, connection *c, const char *query) {
         const char *end = strchr(query, '&');
         size_t length = end ? (size_t)(end - query) : strlen(query);
         const char *equals = memchr(query, '=', length);
-        if (!equals)
-            luaL_error(L, "connect: URL option '%.*s' needs a value in %s", (int)length, query, c->redacted);
+        if (!equals) {
+            lua_pushlstring(L, query, length);
+            luaL_error(L, "connect: URL option '%s' needs a value in %s", lua_tostring(L, -1), c->redacted);
+        }
         set_url_option(L, c, query, (size_t)(equals - query), equals + 1, length - (size_t)(equals - query) - 1);
         query = end ? end + 1 : NULL;
     }
