@@ -15,6 +15,8 @@ static const luaL_Reg c_bindings[] = {
     {"silo.mysql", luaopen_silo_mysql},
     {"silo.bson", luaopen_silo_bson},
     {"silo.mongo", luaopen_silo_mongo},
+    {"silo.amqp", luaopen_silo_amqp},
+    {"silo.memcached", luaopen_silo_memcached},
     {NULL, NULL},
 };
 
