@@ -39,4 +39,20 @@ describe("the ShelfStacker", function()
     assert_shelf(performance.artist_id)
     assert.equal(performance.event_id, context.runtime.document("artist_shelves", performance.artist_id).latest_events[1].id)
   end)
+
+  it("restacks only while holding the artist's distributed mutex", function()
+    local stacker = context.runtime.app.silovators.observers.ShelfStacker
+    local created = app.insert(context.db, "performances", { event_id = 6, artist_id = 11, billing = "support", position = 6 })
+    local results
+    stacker.lock_timeout = 0.05
+    require("silo.mega_mutex").with_distributed_mutex("Shelf Stacker artist 11", function()
+      results = context.runtime.app:dispatch(created)
+    end)
+    stacker.lock_timeout = 10
+    assert.is_false(results[1].ok)
+    assert.matches("silovators/shelf_stacker.lua:%d+: .*mega_mutex: timed out after 0.05s waiting for lock " ..
+      "'Shelf Stacker artist 11'", results[1].error)
+    context.runtime.dispatch(created)
+    assert_shelf(11)
+  end)
 end)
