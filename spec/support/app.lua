@@ -4,6 +4,7 @@ local config = require "silo.config"
 local core = require "silo.core"
 local mysql = require "silo.mysql"
 local generator = require "db.generator"
+local json = require "silo.json"
 
 local app = {}
 app.SEED = 20100326 -- the day of the Songkick talk
@@ -109,13 +110,14 @@ local function row(db, table_name, id)
   return db:query("SELECT * FROM " .. table_name .. " WHERE id = ?", id)[1]
 end
 
--- The message the feed publishes for one row change (attributes: the after-image, or the before-image for a destroy).
+-- The message the feed publishes for one row change (attributes: the after-image, or the before-image for a destroy),
+-- decoded from its JSON as the daemon receives it.
 function app.message(op, table_name, attributes, changes)
-  return {
+  return json.decode(json.encode {
     op = op, model = app.models[table_name], table = table_name, id = attributes.id,
     attributes = attributes, changes = changes,
     source = { gtid = "0-1-1", file = "mysql-bin.000001", pos = 4, ts = os.time() },
-  }
+  })
 end
 
 local function assignments(values)
