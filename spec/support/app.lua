@@ -78,7 +78,7 @@ function app.open_runtime(database, silovators)
     os.execute("rm -r " .. root)
     if not mongo then return end
     for _, collection in ipairs { "event_listings", "thumbnails", "artist_shelves" } do
-      mongo:collection(collection):delete({})
+      mongo:collection(collection):drop()
     end
   end
   return runtime
