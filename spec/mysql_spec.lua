@@ -257,6 +257,31 @@ describe("silo.mysql", function()
       assert.equal(before + 1, prepares())
     end)
 
+    it("follows a table whose columns changed after the statement was prepared", function()
+      local other = "mysql_spec_altered_" .. suffix
+      db:exec("CREATE TABLE " .. other .. " (id INT PRIMARY KEY)")
+      db:exec("INSERT INTO " .. other .. " VALUES (1)")
+      local sql = "SELECT * FROM " .. other
+      assert.same({ { id = 1 } }, db:query(sql))
+      admin:exec("ALTER TABLE " .. other .. " ADD COLUMN note VARCHAR(10) DEFAULT 'new'")
+      assert.same({ { id = 1, note = "new" } }, db:query(sql))
+      admin:exec("UPDATE " .. other .. " SET note = NULL")
+      admin:exec("ALTER TABLE " .. other .. " MODIFY COLUMN note DATETIME")
+      db:exec("UPDATE " .. other .. " SET note = '2024-01-01 00:00:00'")
+      assert.same({ { id = 1, note = core.datetime(1704067200000) } }, db:query(sql))
+      admin:exec("ALTER TABLE " .. other .. " DROP COLUMN note")
+      assert.same({ { id = 1 } }, db:query(sql))
+      local insert = "INSERT INTO " .. other .. " (id) VALUES (?) RETURNING *"
+      assert.same({ { id = 2 } }, db:query(insert, 2))
+      admin:exec("ALTER TABLE " .. other .. " ADD COLUMN note VARCHAR(10) DEFAULT 'new'")
+      assert.equal("mysql query: the statement ran, but its result's columns changed: The number of parameters in "
+        .. "bound buffers differs from number of columns in resultset (error 2057, sql: " .. insert .. ")",
+        error_of(db.query, db, insert, 3))
+      assert.same({ { id = 4, note = "new" } }, db:query(insert, 4))
+      assert.equal(4, #db:query(sql)) -- 3 was inserted, as the error said
+      db:exec("DROP TABLE " .. other)
+    end)
+
     it("keeps working past the size of the statement cache", function()
       for i = 1, 300 do
         assert.equal(i, db:query("SELECT " .. i .. " AS n")[1].n)

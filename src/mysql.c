@@ -5,7 +5,6 @@
  * drops every statement, and the next statement reconnects; a read outside a transaction is retried once. */
 #include <errmsg.h>
 #include <lauxlib.h>
-#include <math.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <stddef.h>
@@ -695,6 +694,22 @@ static struct statement *cached_statement(lua_State *L) {
     return s;
 }
 
+/* Drops the statement for the SQL at index 2 from the cache. */
+static void forget_statement(lua_State *L, struct connection *c, struct statement *s) {
+    for (struct statement **link = &c->statements; *link; link = &(*link)->next)
+        if (*link == s) {
+            *link = s->next;
+            break;
+        }
+    c->statement_count--;
+    free_statement(s);
+    lua_getfenv(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
 /* Prepares the SQL at index 2 and caches it; a full cache is emptied first. */
 static struct statement *prepare_and_cache(lua_State *L, struct connection *c, struct failure *f) {
     if (c->statement_count >= STATEMENT_CACHE_LIMIT) {
@@ -718,6 +733,19 @@ static struct statement *prepare_and_cache(lua_State *L, struct connection *c, s
     return s;
 }
 
+/* Columns other than those described when the statement was prepared: a result known only once executed
+ * (INSERT ... RETURNING), or a column whose type changed (ALTER TABLE; libmariadb updates the fields in place when
+ * their number is unchanged, and the buffers must follow). */
+static int columns_changed(const struct statement *s) {
+    if (mysql_stmt_field_count(s->stmt) != s->column_count) /* a result only known once executed */
+        return 1;
+    for (unsigned int i = 0; i < s->column_count; i++)
+        if (column_kind(s->fields[i].type) != s->columns[i].kind ||
+            ((s->fields[i].flags & UNSIGNED_FLAG) != 0) != (s->binds[i].is_unsigned != 0))
+            return 1;
+    return 0;
+}
+
 /* Binds the arguments after the SQL and executes. */
 static int execute(lua_State *L, const char *operation, struct statement *s, const char *sql, struct failure *f) {
     int given = lua_gettop(L) - 2;
@@ -730,9 +758,7 @@ static int execute(lua_State *L, const char *operation, struct statement *s, con
         fail_from_statement(f, s->stmt);
         return 0;
     }
-    if (mysql_stmt_field_count(s->stmt) != s->column_count)
-        return describe_columns(s, f);
-    return 1;
+    return columns_changed(s) ? describe_columns(s, f) : 1;
 }
 
 /* A text value longer than its buffer: fetched again into a buffer that fits, which later rows keep. */
@@ -783,7 +809,8 @@ static int push_rows(lua_State *L, struct statement *s, struct failure *f) {
 
 /* Runs the SQL at index 2 with the arguments after it as a cached prepared statement; with_rows pushes the rows.
  * A lost connection is re-established, and the statement retried once when that is safe: outside a
- * transaction, for a read or a statement that could not have run (lost while preparing). */
+ * transaction, for a read or a statement that could not have run (lost while preparing). A read whose result
+ * gained or lost columns since it was prepared is prepared again. */
 static struct statement *run(lua_State *L, const char *operation, int with_rows) {
     const char *sql = luaL_checkstring(L, 2);
     int read = is_read(sql);
@@ -795,6 +822,12 @@ static struct statement *run(lua_State *L, const char *operation, int with_rows)
         int prepared = s || (s = prepare_and_cache(L, c, &f)) != NULL;
         if (prepared && execute(L, operation, s, sql, &f) && (!with_rows || push_rows(L, s, &f)))
             return s;
+        if (f.code == CR_NEW_STMT_METADATA) { /* the number of columns changed: only a new statement can follow */
+            forget_statement(L, c, s);
+            if (read && !retried)
+                continue;
+            raise_failure(L, operation, sql, &f, "the statement ran, but its result's columns changed: ");
+        }
         const char *lost_context = was_in_transaction               ? lost_inside_transaction
                                    : retried || (prepared && !read) ? lost_after_sending
                                                                     : NULL;

@@ -48,8 +48,9 @@ local function scope(app, block, message, published)
     changes = message.changes or {},
     message = message,
     presenter_for = presenter_for(app, block),
-    publish = function(value)
+    publish = function(value, ...)
       if value == nil then errors.raise("publish: nothing to publish (nil)") end
+      if select("#", ...) > 0 then errors.raise("publish: one value at a time, got " .. (select("#", ...) + 1)) end
       published[#published + 1] = value
     end,
   }, { __index = app.env, __newindex = app.env })

@@ -198,6 +198,22 @@ Model("Attendance"):belongs_to("event"):belongs_to("user")
   end)
 end)
 
+describe("presenters", function()
+  local app = dsl.load_app({ ["models.lua"] = MODELS, ["presenters/venue_card.lua"] = PRESENTER })
+  local presenter = require "silo.presenter"
+
+  it("makes instances with a dot or a colon, and knows their silo id", function()
+    local Card, venue = app.env.VenueCardPresenter, app.env.Venue.new({ id = 9, name = "Hall" })
+    assert.are.equal("Hall!", Card.new(venue):name())
+    assert.are.equal("Hall!", Card:new(venue):name())
+    assert.are.equal(9, presenter.silo_id(Card.new(venue)))
+    assert.are.equal("VenueCardPresenter", tostring(Card))
+    assert.is_true(presenter.is_instance(Card.new(venue)))
+    assert.is_false(presenter.is_instance(Card))
+    assert.are.same({ "name" }, select(2, presenter.class_of(Card)).methods)
+  end)
+end)
+
 describe("silo.dispatcher", function()
   local published
   local app = dsl.load_app({
@@ -224,6 +240,7 @@ F:listen("destroy", User, function() publish(nil) end)
 F:listen("destroy", User, function() Venue:limit("x") end)
 F:listen("destroy", User, function() error("no location given", 0) end)
 F:listen("destroy", User, function() string.rep() end)
+F:listen("destroy", User, function() publish("a", "b") end)
 ]],
   }, { publish = function(value) published = value end })
 
@@ -271,6 +288,7 @@ F:listen("destroy", User, function() string.rep() end)
       "silovators/failing.lua:8: Venue.limit: expected a whole number >= 0, got x",
       "silovators/failing.lua:9: no location given",
       "silovators/failing.lua:10: bad argument #1 to 'rep' (string expected, got no value)",
+      "silovators/failing.lua:11: publish: one value at a time, got 2",
     }, summary)
   end)
 

@@ -93,6 +93,8 @@ S:listen("destroy", Venue, function() Silo.remove(presenter_for(venue)) end)
     assert.is_true(select(2, env.Silo.generate(card(12), { version = { file = "mysql-bin.000004", pos = 4 } })))
     assert.are.equal("Olympia", collection:find_one({ _id = 12 }).name)
     assert.is_true(select(2, env.Silo.generate(card(12))))
+    assert.is_nil(collection:find_one({ _id = 12 })._silo.position)
+    assert.is_true(select(2, env.Silo.generate(card(12), { version = version(1) })))
   end)
 
   it("stamps documents generated in a listen block with the message's source, and removes them", function()
