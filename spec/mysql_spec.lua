@@ -282,10 +282,15 @@ describe("silo.mysql", function()
       db:exec("DROP TABLE " .. other)
     end)
 
-    it("keeps working past the size of the statement cache", function()
+    it("closes its statements when the cache is full, and keeps working", function()
+      local function closes()
+        return tonumber(db:query("SHOW SESSION STATUS LIKE 'Com_stmt_close'")[1].Value)
+      end
+      local before = closes()
       for i = 1, 300 do
         assert.equal(i, db:query("SELECT " .. i .. " AS n")[1].n)
       end
+      assert.is_true(closes() - before >= 200, "statements closed: " .. closes() - before)
       assert.equal(7, db:query("SELECT 7 AS n")[1].n)
     end)
   end)
