@@ -76,7 +76,9 @@ describe("silo.memcached", function()
     assert.has_error(function() client:get("has spaces") end,
       "memcached get 'has spaces': A BAD KEY WAS PROVIDED/CHARACTERS OUT OF RANGE, Key provided had invalid character.")
     local down = memcached.connect("127.0.0.1:1", { connect_timeout = 0.5 })
-    assert.has_error(function() down:get("k") end, "memcached get 'k': CONNECTION FAILURE (server 127.0.0.1:1)")
+    local ok, err = pcall(down.get, down, "k")
+    assert.is_false(ok)
+    assert.matches("^memcached get 'k': CONNECTION FAILURE.* %(server 127%.0%.0%.1:1%)$", err)
     down:close()
     assert.has_error(function() memcached.connect("") end, "memcached: no servers in '' (expected host:port,host:port)")
     assert.has_error(function() client:set(prefix .. "k", "v", -1) end,
