@@ -11,8 +11,14 @@ assert(app:load())
 local events = app:eval("return Event:count()")
 local compute = app:eval("return function(id) return Silo.document(EventListingPresenter.new(Event:find(id))) end")
 
-local started = core.monotonic()
+local db = app.models:db()
+local function statements_run()
+  return tonumber(db:query("SHOW SESSION STATUS LIKE 'Com_stmt_execute'")[1].Value)
+end
+
+local statements, started = statements_run(), core.monotonic()
 for i = 1, count do compute((i * 7919) % events + 1) end
 local seconds = core.monotonic() - started
-print(string.format("%d listings of %d events in %.2f s: %.0f listings/s (%.2f ms each)", count, events, seconds,
-  count / seconds, seconds * 1000 / count))
+statements = statements_run() - statements - 1
+print(string.format("%d listings of %d events in %.2f s: %.0f listings/s (%.2f ms each, %.1f statements each)",
+  count, events, seconds, count / seconds, seconds * 1000 / count, statements / count))
