@@ -140,4 +140,19 @@ describe("the event listing silovator", function()
       assert.is_nil(listing(event_id))
     end)
   end)
+
+  it("is read from its silo by preference, and from the models only for a missing listing", function()
+    local function read_title(event_id)
+      return runtime.app:eval("return Silo.read(EventListingPresenter, " .. event_id .. "):title()")
+    end
+    local event_id = one("SELECT event_id AS id FROM performances WHERE billing = 'headline' ORDER BY id DESC LIMIT 1")
+    local stored = listing(event_id).title
+    db:exec("UPDATE artists SET name = 'Not Yet Dispatched' WHERE id IN (SELECT artist_id FROM performances WHERE event_id = ?)",
+      event_id)
+    assert.equal(stored, read_title(event_id))
+    local created = app.insert(db, "events", { venue_id = 3, date = "2027-06-01" })
+    app.insert(db, "performances", { event_id = created.id, artist_id = 4, billing = "headline", position = 1 })
+    assert.equal(app.expected_listing(db, created.id).title, read_title(created.id))
+    assert.is_nil(listing(created.id))
+  end)
 end)
