@@ -151,8 +151,8 @@ local children = {
   end,
   images = function(random, event_id, _, add_row)
     for n = 1, random:int(0, 2) do
-      add_row { event_id, string.format("https://img.example.com/%d/%d.jpg", event_id, n), random:pick { 640, 1024, 2048 },
-        random:pick { 480, 768, 1536 } }
+      local url = string.format("https://img.example.com/%d/%d.jpg", event_id, n)
+      add_row { event_id, url, random:pick { 640, 1024, 2048 }, random:pick { 480, 768, 1536 } }
     end
   end,
   videos = function(random, event_id, _, add_row)

@@ -16,7 +16,8 @@ describe("the email silovator", function()
   end
 
   local function new_user(name)
-    return app.insert(context.db, "users", { username = name, email = name .. "@example.com", created_at = "2026-11-28 12:00:00" })
+    return app.insert(context.db, "users",
+      { username = name, email = name .. "@example.com", created_at = "2026-11-28 12:00:00" })
   end
 
   it("publishes a welcome request for a new user", function()

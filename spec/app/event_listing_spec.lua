@@ -27,7 +27,9 @@ describe("the event listing silovator", function()
   end
 
   local function one(sql, ...) return db:query(sql, ...)[1].id end
-  local function event_with_supports() return one("SELECT event_id AS id FROM performances WHERE billing = 'support' LIMIT 1") end
+  local function event_with_supports()
+    return one("SELECT event_id AS id FROM performances WHERE billing = 'support' LIMIT 1")
+  end
 
   it("starts from listings that match SQL for every event", function()
     for _, row in ipairs(db:query("SELECT id FROM events ORDER BY id")) do assert_listing(row.id) end
@@ -35,9 +37,11 @@ describe("the event listing silovator", function()
 
   describe("performances", function()
     it("regenerates the event's listing when a performance is created or destroyed", function()
-      local event_id = one("SELECT id FROM events WHERE id NOT IN (SELECT event_id FROM performances WHERE billing = 'support') LIMIT 1")
+      local event_id = one([[SELECT id FROM events
+        WHERE id NOT IN (SELECT event_id FROM performances WHERE billing = 'support') LIMIT 1]])
       local before = listing(event_id).title
-      local created = app.insert(db, "performances", { event_id = event_id, artist_id = 1, billing = "support", position = 1 })
+      local created = app.insert(db, "performances",
+        { event_id = event_id, artist_id = 1, billing = "support", position = 1 })
       dispatch(created, { event_id })
       assert.matches(" with ", listing(event_id).title)
       dispatch(app.delete(db, "performances", created.id), { event_id })
@@ -46,10 +50,12 @@ describe("the event listing silovator", function()
 
     it("regenerates on a new artist, and both events when a performance moves to another event", function()
       local performance = db:query("SELECT id, event_id FROM performances WHERE billing = 'headline' LIMIT 1")[1]
-      local artist_id = one("SELECT id FROM artists WHERE id NOT IN (SELECT artist_id FROM performances WHERE event_id = ?) LIMIT 1", performance.event_id)
+      local artist_id = one("SELECT id FROM artists WHERE id NOT IN "
+        .. "(SELECT artist_id FROM performances WHERE event_id = ?) LIMIT 1", performance.event_id)
       dispatch(app.update(db, "performances", performance.id, { artist_id = artist_id }), { performance.event_id })
       local other = one("SELECT id FROM events WHERE id <> ? ORDER BY id DESC LIMIT 1", performance.event_id)
-      dispatch(app.update(db, "performances", performance.id, { event_id = other, position = 9 }), { performance.event_id, other })
+      dispatch(app.update(db, "performances", performance.id, { event_id = other, position = 9 }),
+        { performance.event_id, other })
     end)
 
     it("regenerates when a support act becomes a headliner", function()
@@ -124,7 +130,7 @@ describe("the event listing silovator", function()
     end)
 
     it("regenerates an event sent into the past, and one moved to another venue or series", function()
-      local event_id = one("SELECT id FROM events WHERE date > '2026-06-01' LIMIT 1")
+      local event_id = one("SELECT id FROM events WHERE date > '2026-06-01' AND venue_id <> 2 LIMIT 1")
       dispatch(app.update(db, "events", event_id, { date = "2019-01-31" }), { event_id })
       dispatch(app.update(db, "events", event_id, { venue_id = 2, event_series_id = 1 }), { event_id })
     end)
@@ -147,8 +153,8 @@ describe("the event listing silovator", function()
     end
     local event_id = one("SELECT event_id AS id FROM performances WHERE billing = 'headline' ORDER BY id DESC LIMIT 1")
     local stored = listing(event_id).title
-    db:exec("UPDATE artists SET name = 'Not Yet Dispatched' WHERE id IN (SELECT artist_id FROM performances WHERE event_id = ?)",
-      event_id)
+    db:exec([[UPDATE artists SET name = 'Not Yet Dispatched'
+      WHERE id IN (SELECT artist_id FROM performances WHERE event_id = ?)]], event_id)
     assert.equal(stored, read_title(event_id))
     local created = app.insert(db, "events", { venue_id = 3, date = "2027-06-01" })
     app.insert(db, "performances", { event_id = created.id, artist_id = 4, billing = "headline", position = 1 })

@@ -43,7 +43,8 @@ describe("the example app's presenters", function()
   end)
 
   it("computes an artist's shelf: name, event count and the ten latest events", function()
-    local artist_id = db:query("SELECT artist_id AS id FROM performances GROUP BY artist_id ORDER BY COUNT(*) DESC, artist_id LIMIT 1")[1].id
+    local artist_id = db:query([[SELECT artist_id AS id FROM performances
+      GROUP BY artist_id ORDER BY COUNT(*) DESC, artist_id LIMIT 1]])[1].id
     local latest = db:query([[SELECT e.id, e.date FROM events e JOIN performances p ON p.event_id = e.id
       WHERE p.artist_id = ? ORDER BY e.date DESC, e.id DESC LIMIT 10]], artist_id)
     local shelf = runtime.computed("ArtistShelfPresenter", "Artist", artist_id)

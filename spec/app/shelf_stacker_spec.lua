@@ -17,7 +17,8 @@ describe("the ShelfStacker", function()
   end
 
   it("stacks the shelf of an artist given or losing a performance", function()
-    local created = app.insert(context.db, "performances", { event_id = 5, artist_id = 7, billing = "support", position = 5 })
+    local created = app.insert(context.db, "performances",
+      { event_id = 5, artist_id = 7, billing = "support", position = 5 })
     context.runtime.dispatch(created)
     assert_shelf(7)
     context.runtime.dispatch(app.delete(context.db, "performances", created.id))
@@ -37,12 +38,14 @@ describe("the ShelfStacker", function()
     assert_shelf(performance.artist_id)
     context.runtime.dispatch(app.update(context.db, "events", performance.event_id, { date = "2031-01-01" }))
     assert_shelf(performance.artist_id)
-    assert.equal(performance.event_id, context.runtime.document("artist_shelves", performance.artist_id).latest_events[1].id)
+    local shelf = context.runtime.document("artist_shelves", performance.artist_id)
+    assert.equal(performance.event_id, shelf.latest_events[1].id)
   end)
 
   it("restacks only while holding the artist's distributed mutex", function()
     local stacker = context.runtime.app.silovators.observers.ShelfStacker
-    local created = app.insert(context.db, "performances", { event_id = 6, artist_id = 11, billing = "support", position = 6 })
+    local created = app.insert(context.db, "performances",
+      { event_id = 6, artist_id = 11, billing = "support", position = 6 })
     local results
     stacker.lock_timeout = 0.05
     require("silo.mega_mutex").with_distributed_mutex("Shelf Stacker artist 11", function()

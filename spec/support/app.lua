@@ -30,7 +30,8 @@ end
 local function app_root_with(silovators)
   local root = os.tmpname()
   os.remove(root)
-  local commands = { "mkdir -p " .. root .. "/silovators", "ln -s \"$(pwd -P)/models.lua\" \"$(pwd -P)/presenters\" " .. root }
+  local commands = { "mkdir -p " .. root .. "/silovators",
+    "ln -s \"$(pwd -P)/models.lua\" \"$(pwd -P)/presenters\" " .. root }
   for _, name in ipairs(silovators) do
     commands[#commands + 1] = string.format("ln -s \"$(pwd -P)/silovators/%s.lua\" %s/silovators/", name, root)
   end
