@@ -5,7 +5,7 @@ local mysql = require "silo.mysql"
 local core = require "silo.core"
 local config = require "silo.config"
 
-local raw_bench, queries, rounds = arg[1], tonumber(arg[2] or 50000), tonumber(arg[3] or 5)
+local raw_bench, queries, rounds = arg[1], tonumber(arg[2] or 20000), tonumber(arg[3] or 10)
 assert(raw_bench, "usage: silo-lua run bench/mysql.lua PATH/TO/mysql_raw_bench [QUERIES [ROUNDS]]")
 local url = config.get("mysql_url")
 local user, password, host, port, database = url:match("^mysql://([^:@/]*):?([^@]*)@([^:/]+):?(%d*)/([^?]+)")

@@ -96,6 +96,16 @@ describe("silo.mysql", function()
         error_of(function() mysql.connect({}) end))
     end)
 
+    it("decodes percent-encoded URL parts and takes an IPv6 host in brackets", function()
+      local password = url:match("^mysql://[^:/@]*:([^@]*)@")
+      local encoded = password:gsub(".", function(ch) return string.format("%%%02X", ch:byte()) end)
+      local decoded_db = mysql.connect(with_password(encoded))
+      assert.equal(1, decoded_db:query("SELECT 1 AS one")[1].one)
+      decoded_db:close()
+      assert.matches("Can't connect to server on '::1'",
+        error_of(mysql.connect, "mysql://silo:secret@[::1]:1/" .. database))
+    end)
+
     it("reports a server that is down (a closed port) with the error number", function()
       local err = error_of(mysql.connect, "mysql://silo:secret@127.0.0.1:1/silo_test?connect_timeout=2")
       assert.equal("mysql connect mysql://silo:***@127.0.0.1:1/silo_test?connect_timeout=2: "
@@ -452,7 +462,7 @@ describe("silo.mysql", function()
       kill(admin, doomed)
       local err = error_of(doomed.query, doomed, "SELECT 1")
       assert.matches("^mysql query: reconnecting to mysql://" .. user .. ":%*%*%*@.* after a lost connection failed: "
-        .. "Access denied for user .* %(error %d+%)$", err)
+        .. "Access denied for user .* %(error %d+, sql: SELECT 1%)$", err)
       doomed:close()
     end)
   end)

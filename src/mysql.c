@@ -2,7 +2,7 @@
  *
  * A connection is a userdata whose environment table caches prepared statements (SQL text -> light userdata
  * of a struct statement); the statements themselves form a list owned by the connection. A lost connection
- * drops every statement, and the next statement reconnects; a read outside a transaction is retried once. */
+ * drops every statement, and the next statement reconnects; see run() for which statement is retried. */
 #include <errmsg.h>
 #include <lauxlib.h>
 #include <mysql.h>
@@ -614,7 +614,7 @@ static struct connection *check_connection(lua_State *L) {
 }
 
 /* The connection at index 1, connected again if the previous one was lost; raises when that cannot be. */
-static struct connection *usable_connection(lua_State *L, const char *operation) {
+static struct connection *usable_connection(lua_State *L, const char *operation, const char *sql) {
     struct connection *c = check_connection(L);
     if (c->closed)
         luaL_error(L, "mysql %s: the connection is closed", operation);
@@ -625,8 +625,8 @@ static struct connection *usable_connection(lua_State *L, const char *operation)
                       "end the transaction (return or raise from its function)", operation);
     struct failure f;
     if (!connect_to_server(c, &f))
-        luaL_error(L, "mysql %s: reconnecting to %s after a lost connection failed: %s (error %d)", operation,
-                   c->redacted_url, f.message, (int)f.code);
+        luaL_error(L, "mysql %s: reconnecting to %s after a lost connection failed: %s (error %d, sql: %s)",
+                   operation, c->redacted_url, f.message, (int)f.code, sql);
     return c;
 }
 
@@ -662,7 +662,7 @@ static void recover_or_raise(lua_State *L, struct connection *c, const char *ope
  * lost_context is NULL. */
 static void run_command(lua_State *L, const char *operation, const char *sql, const char *lost_context) {
     for (int retried = 0;; retried = 1) {
-        struct connection *c = usable_connection(L, operation);
+        struct connection *c = usable_connection(L, operation, sql);
         if (mysql_real_query(c->mysql, sql, (unsigned long)strlen(sql)) == 0)
             return;
         struct failure f;
@@ -815,7 +815,7 @@ static struct statement *run(lua_State *L, const char *operation, int with_rows)
     const char *sql = luaL_checkstring(L, 2);
     int read = is_read(sql);
     for (int retried = 0;; retried = 1) {
-        struct connection *c = usable_connection(L, operation);
+        struct connection *c = usable_connection(L, operation, sql);
         int was_in_transaction = c->in_transaction || server_in_transaction(c->mysql);
         struct failure f;
         struct statement *s = cached_statement(L);
@@ -860,7 +860,7 @@ static void rollback_quietly(lua_State *L, struct connection *c) {
 
 /* Runs fn(db) between begin and COMMIT and returns what fn returns; when fn raises, rolls back and re-raises. */
 static int run_transaction(lua_State *L, const char *operation, const char *begin) {
-    struct connection *c = usable_connection(L, operation);
+    struct connection *c = usable_connection(L, operation, begin);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     if (c->in_transaction)
         return luaL_error(L, "mysql %s: already inside a transaction (transactions do not nest)", operation);
