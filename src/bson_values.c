@@ -74,6 +74,14 @@ static int has_metatable(lua_State *L, int index, const char *name) {
 
 static bool encode_value(encoder *e, int index, bson_t *doc, const char *key, int key_length);
 
+/* bson_utf8_validate decodes byte by byte; most text is ASCII, which is checked first (NUL bytes allowed). */
+static bool is_utf8(const char *text, size_t length) {
+    size_t ascii = 0;
+    while (ascii < length && (unsigned char)text[ascii] < 0x80)
+        ascii++;
+    return ascii == length || bson_utf8_validate(text + ascii, length - ascii, true);
+}
+
 static bool append_number(bson_t *doc, const char *key, int key_length, lua_Number n) {
     bool integral = n == floor(n) && fabs(n) <= (lua_Number)SILO_MAX_EXACT_INTEGER && !(n == 0 && signbit(n));
     if (integral && n >= INT32_MIN && n <= INT32_MAX)
@@ -86,7 +94,7 @@ static bool append_number(bson_t *doc, const char *key, int key_length, lua_Numb
 static bool append_string(encoder *e, int index, bson_t *doc, const char *key, int key_length) {
     size_t length;
     const char *text = lua_tolstring(e->L, index, &length);
-    if (!bson_utf8_validate(text, length, true))
+    if (!is_utf8(text, length))
         return encode_failed(e, "invalid UTF-8 in a string");
     return bson_append_utf8(doc, key, key_length, text, (int)length);
 }
@@ -211,7 +219,7 @@ static table_key *sorted_keys(lua_State *L, int index, size_t count, table_key *
 static bool check_key(encoder *e, const table_key *key) {
     if (memchr(key->text, '\0', key->length))
         return encode_failed(e, "a key contains a NUL byte");
-    if (!bson_utf8_validate(key->text, key->length, false))
+    if (!is_utf8(key->text, key->length))
         return encode_failed(e, "invalid UTF-8 in a key");
     return true;
 }

@@ -1,6 +1,8 @@
-/* mongo.c - silo.mongo: MongoDB through a libmongoc client pool; documents through the one value mapping
- * (bson_values.h). Each operation borrows a pooled client for its duration; a find cursor holds one until it
- * is exhausted, closed or collected. */
+/* mongo.c - silo.mongo: MongoDB through libmongoc; documents through the one value mapping (bson_values.h).
+ * A client is one single-threaded mongoc_client_t, not a pool: the process's one Lua state runs one operation at
+ * a time and open cursors interleave with other operations on it, while a pool's background monitor thread costs
+ * CPU for nothing (against the Mongo test server libmongoc 1.23's monitor loops on hello: 880 ms CPU per 2 s
+ * idle, measured). */
 #include <lauxlib.h>
 #include <mongoc/mongoc.h>
 #include <string.h>
@@ -14,31 +16,26 @@
 #define CURSOR_METATABLE "silo.mongo.cursor"
 #define BULK_METATABLE "silo.mongo.bulk"
 #define DEFAULT_DATABASE "silo"
-#define DUPLICATE_KEY 11000
 #define NAMESPACE_NOT_FOUND 26
 
 typedef struct {
-    mongoc_client_pool_t *pool;
+    mongoc_client_t *client; /* until the client and its last cursor are closed */
     char *database;
-    int clients_out; /* held by open cursors */
+    int open_cursors;
     bool closed;
 } mongo_client;
 
-/* its environment table holds the client userdata, keeping it alive */
 typedef struct {
     mongo_client *owner;
     char name[];
 } mongo_collection;
 
-/* environment: the collection's, so the client outlives the cursor */
 typedef struct {
     mongo_client *owner;
-    mongoc_client_t *client;
     mongoc_collection_t *collection;
     mongoc_cursor_t *cursor;
 } mongo_cursor;
 
-/* environment: {collection userdata} */
 typedef struct {
     mongo_collection *collection;
     mongoc_bulk_operation_t *bulk;
@@ -47,49 +44,54 @@ typedef struct {
     int operations;
 } mongo_bulk;
 
-/* A pooled client and a collection handle on it, for one operation. */
+/* A collection handle for one operation. */
 typedef struct {
     mongo_client *owner;
-    mongoc_client_t *client;
     mongoc_collection_t *collection;
-} session;
+} call;
 
 static int raise_error(lua_State *L, const char *operation, const bson_error_t *error) {
     return luaL_error(L, "%s: %s (code %d)", operation, error->message, (int)error->code);
 }
 
-static void release_pool_if_unused(mongo_client *c) {
-    if (!c->closed || c->clients_out > 0 || !c->pool)
+static void release_client_if_unused(mongo_client *c) {
+    if (!c->closed || c->open_cursors > 0 || !c->client)
         return;
-    mongoc_client_pool_destroy(c->pool);
-    c->pool = NULL;
+    mongoc_client_destroy(c->client);
+    c->client = NULL;
     bson_free(c->database);
     c->database = NULL;
 }
 
-static mongoc_client_t *pop_client(lua_State *L, mongo_client *c, const char *operation) {
+static void check_open(lua_State *L, mongo_client *c, const char *operation) {
     if (c->closed)
         luaL_error(L, "%s: the client is closed", operation);
-    mongoc_client_t *client = mongoc_client_pool_try_pop(c->pool);
-    if (!client) {
-        /* cursors abandoned by a loop's break give their client back when collected */
-        lua_gc(L, LUA_GCCOLLECT, 0);
-        client = mongoc_client_pool_try_pop(c->pool);
-    }
-    if (!client)
-        luaL_error(L, "%s: every pooled connection is held by an open cursor (%d)", operation, c->clients_out);
-    return client;
 }
 
-static session session_begin(lua_State *L, mongo_collection *collection, const char *operation) {
+static call call_begin(lua_State *L, mongo_collection *collection, const char *operation) {
     mongo_client *owner = collection->owner;
-    mongoc_client_t *client = pop_client(L, owner, operation);
-    return (session){owner, client, mongoc_client_get_collection(client, owner->database, collection->name)};
+    check_open(L, owner, operation);
+    return (call){owner, mongoc_client_get_collection(owner->client, owner->database, collection->name)};
 }
 
-static void session_end(session *s) {
+static void call_end(call *s) {
     mongoc_collection_destroy(s->collection);
-    mongoc_client_pool_push(s->owner->pool, s->client);
+}
+
+/* A zeroed userdata with the metatable; with an owner (the handle at owner_index), its environment table holds
+ * the owner, so that a collection keeps its client alive, and a cursor or bulk writer its collection. */
+static void *new_handle(lua_State *L, size_t size, const char *metatable, int owner_index) {
+    void *handle = lua_newuserdata(L, size);
+    memset(handle, 0, size);
+    luaL_getmetatable(L, metatable);
+    lua_setmetatable(L, -2);
+    if (owner_index) {
+        lua_createtable(L, 1, 0);
+        lua_pushvalue(L, owner_index);
+        lua_rawseti(L, -2, 1);
+        lua_setfenv(L, -2);
+    }
+    return handle;
 }
 
 /* ---- arguments ---- */
@@ -267,11 +269,9 @@ static bool ping(mongoc_client_t *client, bson_error_t *error) {
 
 static int client_ping(lua_State *L) {
     mongo_client *c = check_client(L, 1);
-    mongoc_client_t *client = pop_client(L, c, "ping");
+    check_open(L, c, "ping");
     bson_error_t error;
-    bool ok = ping(client, &error);
-    mongoc_client_pool_push(c->pool, client);
-    if (!ok)
+    if (!ping(c->client, &error))
         return raise_error(L, "ping", &error);
     lua_pushboolean(L, 1);
     return 1;
@@ -280,14 +280,13 @@ static int client_ping(lua_State *L) {
 static int client_close(lua_State *L) {
     mongo_client *c = check_client(L, 1);
     c->closed = true;
-    release_pool_if_unused(c);
+    release_client_if_unused(c);
     return 0;
 }
 
 static int client_database(lua_State *L) {
     mongo_client *c = check_client(L, 1);
-    if (c->closed)
-        return luaL_error(L, "database: the client is closed");
+    check_open(L, c, "database");
     lua_pushstring(L, c->database);
     return 1;
 }
@@ -297,17 +296,10 @@ static int client_collection(lua_State *L) {
     size_t length;
     const char *name = luaL_checklstring(L, 2, &length);
     luaL_argcheck(L, length > 0 && !memchr(name, '\0', length), 2, "a collection name expected");
-    if (c->closed)
-        return luaL_error(L, "collection: the client is closed");
-    mongo_collection *collection = lua_newuserdata(L, sizeof *collection + length + 1);
+    check_open(L, c, "collection");
+    mongo_collection *collection = new_handle(L, sizeof *collection + length + 1, COLLECTION_METATABLE, 1);
     collection->owner = c;
     memcpy(collection->name, name, length + 1);
-    luaL_getmetatable(L, COLLECTION_METATABLE);
-    lua_setmetatable(L, -2);
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, 1);
-    lua_setfenv(L, -2);
     return 1;
 }
 
@@ -325,29 +317,23 @@ static const char *uri_argument(lua_State *L) {
     return luaL_checkstring(L, 1);
 }
 
-/* mongo.connect([uri]): a client (a pool) for uri, default the mongo_uri setting; checks the server answers. */
+/* mongo.connect([uri]): a client for uri, default the mongo_uri setting; checks the server answers. */
 static int mongo_connect(lua_State *L) {
     const char *text = uri_argument(L);
-    mongo_client *c = lua_newuserdata(L, sizeof *c);
-    memset(c, 0, sizeof *c);
-    luaL_getmetatable(L, CLIENT_METATABLE);
-    lua_setmetatable(L, -2);
+    mongo_client *c = new_handle(L, sizeof *c, CLIENT_METATABLE, 0);
     bson_error_t error;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(text, &error);
     if (!uri)
         return raise_error(L, "mongo.connect", &error);
     const char *database = mongoc_uri_get_database(uri);
     c->database = bson_strdup(database && *database ? database : DEFAULT_DATABASE);
-    c->pool = mongoc_client_pool_new(uri);
+    c->client = mongoc_client_new_from_uri(uri);
     mongoc_uri_destroy(uri);
-    mongoc_client_pool_set_error_api(c->pool, MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_pool_set_appname(c->pool, "silo-lua");
-    mongoc_client_t *client = mongoc_client_pool_pop(c->pool);
-    bool ok = ping(client, &error);
-    mongoc_client_pool_push(c->pool, client);
-    if (!ok) {
+    mongoc_client_set_error_api(c->client, MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_set_appname(c->client, "silo-lua");
+    if (!ping(c->client, &error)) {
         c->closed = true;
-        release_pool_if_unused(c);
+        release_client_if_unused(c);
         return raise_error(L, "mongo.connect", &error);
     }
     return 1;
@@ -419,14 +405,15 @@ static int collection_upsert(lua_State *L) {
     if (where)
         bson_concat(filter, where);
     BSON_APPEND_BOOL(opts, "upsert", true);
-    session s = session_begin(L, collection, "upsert");
+    call s = call_begin(L, collection, "upsert");
     bson_t reply;
     bson_error_t error;
     bool ok = mongoc_collection_replace_one(s.collection, filter, doc, opts, &reply, &error);
     bool refused = !ok && stale && refused_as_stale(s.collection, stale);
-    session_end(&s);
+    call_end(&s);
+    bson_t nothing_written = BSON_INITIALIZER;
     if (ok || refused)
-        push_update_result(L, &reply, !refused);
+        push_update_result(L, refused ? &nothing_written : &reply, !refused);
     bson_destroy(&reply);
     if (!ok && !refused)
         return raise_error(L, "upsert", &error);
@@ -442,11 +429,11 @@ static int collection_replace(lua_State *L) {
     bson_t *filter = silo_bson_check_table(L, 2, "replace");
     bson_t *doc = silo_bson_check_table(L, 3, "replace");
     bson_t *opts = write_options(L, 4, "replace", write_option_names);
-    session s = session_begin(L, collection, "replace");
+    call s = call_begin(L, collection, "replace");
     bson_t reply;
     bson_error_t error;
     bool ok = mongoc_collection_replace_one(s.collection, filter, doc, opts, &reply, &error);
-    session_end(&s);
+    call_end(&s);
     if (ok)
         push_update_result(L, &reply, true);
     bson_destroy(&reply);
@@ -460,11 +447,11 @@ static int collection_delete(lua_State *L) {
     luaL_checktype(L, 2, LUA_TTABLE);
     bson_t *filter = silo_bson_check_table(L, 2, "delete");
     bson_t *opts = write_options(L, 3, "delete", write_option_names);
-    session s = session_begin(L, collection, "delete");
+    call s = call_begin(L, collection, "delete");
     bson_t reply;
     bson_error_t error;
     bool ok = mongoc_collection_delete_many(s.collection, filter, opts, &reply, &error);
-    session_end(&s);
+    call_end(&s);
     int64_t deleted = reply_count(&reply, "deletedCount");
     bson_destroy(&reply);
     if (!ok)
@@ -482,10 +469,10 @@ static int collection_count(lua_State *L) {
     check_optional_table(L, 3);
     check_option_names(L, 3, "count", allowed);
     bson_t *opts = optional_document(L, 3, "count");
-    session s = session_begin(L, collection, "count");
+    call s = call_begin(L, collection, "count");
     bson_error_t error;
     int64_t count = mongoc_collection_count_documents(s.collection, filter, opts, NULL, NULL, &error);
-    session_end(&s);
+    call_end(&s);
     if (count < 0)
         return raise_error(L, "count", &error);
     lua_pushnumber(L, (lua_Number)count);
@@ -527,14 +514,14 @@ static int collection_find_one(lua_State *L) {
     bson_t *opts = find_options(L, 3, "find_one", find_one_option_names);
     bson_t *found = silo_bson_push_new(L);
     BSON_APPEND_INT64(opts, "limit", 1);
-    session s = session_begin(L, collection, "find_one");
+    call s = call_begin(L, collection, "find_one");
     mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(s.collection, filter, opts, NULL);
     const bson_t *doc;
     bool got = mongoc_cursor_next(cursor, &doc) && bson_concat(found, doc);
     bson_error_t error;
     bool failed = mongoc_cursor_error(cursor, &error);
     mongoc_cursor_destroy(cursor);
-    session_end(&s);
+    call_end(&s);
     if (failed)
         return raise_error(L, "find_one", &error);
     if (!got)
@@ -550,10 +537,9 @@ static void cursor_release(mongo_cursor *cursor) {
         return;
     mongoc_cursor_destroy(cursor->cursor);
     mongoc_collection_destroy(cursor->collection);
-    mongoc_client_pool_push(cursor->owner->pool, cursor->client);
     cursor->cursor = NULL;
-    cursor->owner->clients_out--;
-    release_pool_if_unused(cursor->owner);
+    cursor->owner->open_cursors--;
+    release_client_if_unused(cursor->owner);
 }
 
 static int cursor_close(lua_State *L) {
@@ -561,7 +547,7 @@ static int cursor_close(lua_State *L) {
     return 0;
 }
 
-/* cursor:next(): the next document, or nil at the end (the cursor then gives its connection back). */
+/* cursor:next(): the next document, or nil at the end (the cursor is then closed). */
 static int cursor_next(lua_State *L) {
     mongo_cursor *cursor = luaL_checkudata(L, 1, CURSOR_METATABLE);
     const bson_t *doc;
@@ -585,18 +571,12 @@ static int collection_find(lua_State *L) {
     bson_t *filter = optional_document(L, 2, "find");
     bson_t *opts = find_options(L, 3, "find", find_option_names);
     lua_pushcfunction(L, cursor_next);
-    mongo_cursor *cursor = lua_newuserdata(L, sizeof *cursor);
-    memset(cursor, 0, sizeof *cursor);
-    luaL_getmetatable(L, CURSOR_METATABLE);
-    lua_setmetatable(L, -2);
-    lua_getfenv(L, 1);
-    lua_setfenv(L, -2);
-    session s = session_begin(L, collection, "find");
+    mongo_cursor *cursor = new_handle(L, sizeof *cursor, CURSOR_METATABLE, 1);
+    call s = call_begin(L, collection, "find");
     cursor->owner = s.owner;
-    cursor->client = s.client;
     cursor->collection = s.collection;
     cursor->cursor = mongoc_collection_find_with_opts(s.collection, filter, opts, NULL);
-    s.owner->clients_out++;
+    s.owner->open_cursors++;
     return 2;
 }
 
@@ -626,11 +606,11 @@ static int collection_create_index(lua_State *L) {
     }
     bson_append_document_end(&indexes, &spec);
     bson_append_array_end(command, &indexes);
-    session s = session_begin(L, collection, "create_index");
+    call s = call_begin(L, collection, "create_index");
     bson_t reply;
     bson_error_t error;
     bool ok = mongoc_collection_write_command_with_opts(s.collection, command, NULL, &reply, &error);
-    session_end(&s);
+    call_end(&s);
     bson_destroy(&reply);
     return ok ? 1 : raise_error(L, "create_index", &error);
 }
@@ -638,10 +618,10 @@ static int collection_create_index(lua_State *L) {
 /* collection:drop(): true, or false when the collection did not exist. */
 static int collection_drop(lua_State *L) {
     mongo_collection *collection = check_collection(L, 1);
-    session s = session_begin(L, collection, "drop");
+    call s = call_begin(L, collection, "drop");
     bson_error_t error;
     bool ok = mongoc_collection_drop_with_opts(s.collection, NULL, &error);
-    session_end(&s);
+    call_end(&s);
     if (!ok && error.code != NAMESPACE_NOT_FOUND)
         return raise_error(L, "drop", &error);
     lua_pushboolean(L, ok);
@@ -685,16 +665,9 @@ static int collection_bulk(lua_State *L) {
     check_option_names(L, 2, "bulk", allowed);
     bool ordered = get_option(L, 2, "ordered") == LUA_TNIL || lua_toboolean(L, -1);
     lua_pop(L, 1);
-    mongo_bulk *bulk = lua_newuserdata(L, sizeof *bulk);
-    memset(bulk, 0, sizeof *bulk);
+    mongo_bulk *bulk = new_handle(L, sizeof *bulk, BULK_METATABLE, 1);
     bulk->collection = lua_touserdata(L, 1);
     bulk->ordered = ordered;
-    luaL_getmetatable(L, BULK_METATABLE);
-    lua_setmetatable(L, -2);
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, 1);
-    lua_setfenv(L, -2);
     bulk->write_concern = write_concern_option(L, 2, "bulk");
     return 1;
 }
@@ -753,15 +726,15 @@ static int bulk_execute(lua_State *L) {
         return 1;
     }
     mongo_collection *collection = bulk->collection;
-    session s = session_begin(L, collection, "bulk:execute");
-    mongoc_bulk_operation_set_client(bulk->bulk, s.client);
+    call s = call_begin(L, collection, "bulk:execute");
+    mongoc_bulk_operation_set_client(bulk->bulk, s.owner->client);
     mongoc_bulk_operation_set_database(bulk->bulk, s.owner->database);
     mongoc_bulk_operation_set_collection(bulk->bulk, collection->name);
     bson_t reply;
     bson_error_t error;
     bool ok = mongoc_bulk_operation_execute(bulk->bulk, &reply, &error) != 0;
     bulk_reset(bulk);
-    session_end(&s);
+    call_end(&s);
     if (ok)
         push_bulk_result(L, &reply);
     bson_destroy(&reply);
