@@ -111,13 +111,16 @@ local function row(db, table_name, id)
   return db:query("SELECT * FROM " .. table_name .. " WHERE id = ?", id)[1]
 end
 
+local binlog_position = 4
+
 -- The message the feed publishes for one row change (attributes: the after-image, or the before-image for a destroy),
 -- decoded from its JSON as the daemon receives it.
 function app.message(op, table_name, attributes, changes)
+  binlog_position = binlog_position + 1
   return json.decode(json.encode {
     op = op, model = app.models[table_name], table = table_name, id = attributes.id,
     attributes = attributes, changes = changes,
-    source = { gtid = "0-1-1", file = "mysql-bin.000001", pos = 4, ts = os.time() },
+    source = { gtid = "0-1-" .. binlog_position, file = "mysql-bin.000001", pos = binlog_position, ts = os.time() },
   })
 end
 
