@@ -220,6 +220,17 @@ describe("silo.mysql", function()
       assert.equal(1, #db:query("SELECT * FROM " .. table_name .. " WHERE big = ?", 1152921504606846977ULL))
     end)
 
+    it("keeps a datetime exact from the year 1 to 9999", function()
+      for _, ms in ipairs({ -62135596800000, -86400001, -1, 0, 951782400000, 4107542399999, 253402300799999 }) do
+        db:exec("INSERT INTO " .. table_name .. " (name, at, day) VALUES (?, ?, ?)", tostring(ms), core.datetime(ms),
+          core.datetime(ms))
+        local row = db:query("SELECT at, day FROM " .. table_name .. " WHERE name = ?", tostring(ms))[1]
+        assert.equal(core.datetime(ms), row.at)
+        assert.equal(core.datetime(math.floor(ms / 86400000) * 86400000), row.day)
+      end
+      assert.equal(core.datetime(-62135596800000), db:query("SELECT CAST('0001-01-01' AS DATE) AS d")[1].d)
+    end)
+
     it("rejects parameters it cannot bind, naming the parameter and the SQL", function()
       local sql = "SELECT ? AS a, ? AS b"
       assert.equal("mysql query: parameter 2: cannot bind a table (bind nil, silo.null, a boolean, number, int64, "

@@ -321,15 +321,26 @@ static void free_settings(struct settings *s) {
 
 /* ---- values ------------------------------------------------------------------------------------------- */
 
+/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's days_from_civil): timegm()
+ * without its time zone machinery, on every DATETIME read. */
+static int64_t days_since_epoch(int64_t year, unsigned int month, unsigned int day) {
+    year -= month <= 2;
+    int64_t era = (year >= 0 ? year : year - 399) / 400;
+    int64_t year_of_era = year - era * 400;
+    int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    return era * 146097 + day_of_era - 719468;
+}
+
 /* DATETIME, DATE and TIMESTAMP (the session is in UTC) as milliseconds since the epoch, read as UTC. */
 static void push_time(lua_State *L, const MYSQL_TIME *t) {
     if (t->month == 0 || t->day == 0) { /* MariaDB's zero dates such as 0000-00-00 name no point in time */
         silo_push_null(L);
         return;
     }
-    struct tm civil = {.tm_year = (int)t->year - 1900, .tm_mon = (int)t->month - 1, .tm_mday = (int)t->day,
-                       .tm_hour = (int)t->hour, .tm_min = (int)t->minute, .tm_sec = (int)t->second};
-    silo_push_datetime(L, (int64_t)timegm(&civil) * 1000 + (int64_t)(t->second_part / 1000));
+    int64_t seconds =
+        days_since_epoch(t->year, t->month, t->day) * 86400 + t->hour * 3600 + t->minute * 60 + t->second;
+    silo_push_datetime(L, seconds * 1000 + (int64_t)(t->second_part / 1000));
 }
 
 static int to_time(int64_t milliseconds, MYSQL_TIME *t) {
@@ -813,7 +824,6 @@ static int push_rows(lua_State *L, struct statement *s, struct failure *f) {
  * gained or lost columns since it was prepared is prepared again. */
 static struct statement *run(lua_State *L, const char *operation, int with_rows) {
     const char *sql = luaL_checkstring(L, 2);
-    int read = is_read(sql);
     for (int retried = 0;; retried = 1) {
         struct connection *c = usable_connection(L, operation, sql);
         int was_in_transaction = c->in_transaction || server_in_transaction(c->mysql);
@@ -824,13 +834,13 @@ static struct statement *run(lua_State *L, const char *operation, int with_rows)
             return s;
         if (f.code == CR_NEW_STMT_METADATA) { /* the number of columns changed: only a new statement can follow */
             forget_statement(L, c, s);
-            if (read && !retried)
+            if (is_read(sql) && !retried)
                 continue;
             raise_failure(L, operation, sql, &f, "the statement ran, but its result's columns changed: ");
         }
-        const char *lost_context = was_in_transaction               ? lost_inside_transaction
-                                   : retried || (prepared && !read) ? lost_after_sending
-                                                                    : NULL;
+        const char *lost_context = was_in_transaction                       ? lost_inside_transaction
+                                   : retried || (prepared && !is_read(sql)) ? lost_after_sending
+                                                                            : NULL;
         recover_or_raise(L, c, operation, sql, &f, lost_context);
     }
 }
