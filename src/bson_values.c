@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "host.h"
@@ -36,7 +37,11 @@ typedef struct {
     lua_State *L;
     bson_error_t *error;
     int depth;
-    const char *path[SILO_BSON_MAX_DEPTH + 1];
+    /* where the value being encoded is: a key, or (key NULL) an array position from 1 */
+    struct {
+        const char *key;
+        size_t position;
+    } path[SILO_BSON_MAX_DEPTH + 1];
 } encoder;
 
 static int absolute_index(lua_State *L, int index) {
@@ -50,8 +55,13 @@ static bool encode_failed(encoder *e, const char *format, ...) {
     vsnprintf(what, sizeof what, format, args);
     va_end(args);
     size_t used = 0;
-    for (int level = 1; level <= e->depth && used < sizeof path; level++)
-        used += (size_t)snprintf(path + used, sizeof path - used, "%s%s", level > 1 ? "." : "", e->path[level]);
+    for (int level = 1; level <= e->depth && used < sizeof path; level++) {
+        const char *separator = level > 1 ? "." : "";
+        if (e->path[level].key)
+            used += (size_t)snprintf(path + used, sizeof path - used, "%s%s", separator, e->path[level].key);
+        else
+            used += (size_t)snprintf(path + used, sizeof path - used, "%s%zu", separator, e->path[level].position);
+    }
     bson_set_error(e->error, SILO_BSON_ERROR_DOMAIN, 0, "%s%s%s", what, *path ? " at " : "", path);
     return false;
 }
@@ -183,11 +193,11 @@ static bool fill_array(encoder *e, int index, bson_t *array, size_t length) {
     bool ok = true;
     e->depth++;
     for (size_t i = 0; ok && i < length; i++) {
-        char buffer[16], path_key[24];
+        char buffer[16];
         const char *key;
         size_t key_length = bson_uint32_to_string((uint32_t)i, &key, buffer, sizeof buffer);
-        snprintf(path_key, sizeof path_key, "%zu", i + 1);
-        e->path[e->depth] = path_key;
+        e->path[e->depth].key = NULL;
+        e->path[e->depth].position = i + 1;
         lua_rawgeti(e->L, index, (int)i + 1);
         ok = encode_value(e, -1, array, key, (int)key_length);
         lua_pop(e->L, 1);
@@ -232,7 +242,7 @@ static bool fill_document(encoder *e, int index, bson_t *doc, size_t count) {
     bool ok = true;
     e->depth++;
     for (size_t i = 0; ok && i < count; i++) {
-        e->path[e->depth] = keys[i].text;
+        e->path[e->depth].key = keys[i].text;
         ok = check_key(e, &keys[i]);
         if (!ok)
             break;
@@ -467,30 +477,27 @@ void silo_bson_push_value(lua_State *L, const bson_iter_t *iter, int flags) {
 
 /* ---- owned bson_t ---- */
 
+/* The bson_t lives inside its userdata, aligned as libbson declares it (bson_new would memalign each time). */
+#define BSON_ALIGNMENT 128
+
+static bson_t *owned_bson(void *userdata) {
+    return (bson_t *)(((uintptr_t)userdata + BSON_ALIGNMENT - 1) & ~(uintptr_t)(BSON_ALIGNMENT - 1));
+}
+
 static int owned_bson_gc(lua_State *L) {
-    bson_t **doc = luaL_checkudata(L, 1, OWNED_BSON_METATABLE);
-    if (*doc)
-        bson_destroy(*doc);
-    *doc = NULL;
+    bson_destroy(owned_bson(luaL_checkudata(L, 1, OWNED_BSON_METATABLE)));
     return 0;
 }
 
-/* An empty slot for a bson_t that the pushed userdata will own. */
-static bson_t **push_owner(lua_State *L) {
-    bson_t **doc = lua_newuserdata(L, sizeof *doc);
-    *doc = NULL;
+bson_t *silo_bson_push_new(lua_State *L) {
+    bson_t *doc = owned_bson(lua_newuserdata(L, sizeof *doc + BSON_ALIGNMENT - 1));
+    bson_init(doc);
     if (luaL_newmetatable(L, OWNED_BSON_METATABLE)) {
         lua_pushcfunction(L, owned_bson_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
     return doc;
-}
-
-bson_t *silo_bson_push_new(lua_State *L) {
-    bson_t **doc = push_owner(L);
-    *doc = bson_new();
-    return *doc;
 }
 
 bson_t *silo_bson_check_table(lua_State *L, int index, const char *operation) {
@@ -639,11 +646,13 @@ static int bson_from_json(lua_State *L) {
         lua_pushfstring(L, "{\"v\":%s}", text);
         text = lua_tolstring(L, -1, &length);
     }
-    bson_t **owner = push_owner(L);
+    bson_t *doc = silo_bson_push_new(L);
+    bson_destroy(doc); /* bson_init_from_json initialises it again, and destroys it on failure */
     bson_error_t error;
-    bson_t *doc = *owner = bson_new_from_json((const uint8_t *)text, (ssize_t)length, &error);
-    if (!doc)
+    if (!bson_init_from_json(doc, text, (ssize_t)length, &error)) {
+        bson_init(doc);
         return luaL_error(L, "json.decode: %s", error.message);
+    }
     if (object) {
         silo_bson_push_document(L, doc, false, SILO_BSON_EXACT_NUMBERS);
         return 1;
