@@ -17,6 +17,25 @@ local function receive_one(conn, timeout)
   return delivery
 end
 
+-- A queue bound to exchange by pattern whose dead letters go to a dead-letter exchange and a parking queue.
+-- Returns the queue's name and a function that receives (and acks) the next parked message.
+local function declare_with_parking(conn, exchange, pattern, options)
+  local dlx, parked, name = unique("dlx"), unique("parked"), unique("work")
+  conn:exchange_declare(dlx, "fanout", { durable = false, auto_delete = true })
+  conn:queue_declare(parked, { durable = false, auto_delete = true })
+  conn:queue_bind(parked, dlx, "")
+  options.arguments["x-dead-letter-exchange"] = dlx
+  conn:queue_declare(name, options)
+  finally(function() pcall(conn.queue_delete, conn, name) end)
+  conn:queue_bind(name, exchange, pattern)
+  return name, function()
+    conn:consume(parked)
+    local dead = receive_one(conn)
+    conn:ack(dead)
+    return dead
+  end
+end
+
 describe("silo.amqp", function()
   local conn, exchange, queue
 
@@ -105,69 +124,40 @@ describe("silo.amqp", function()
   end)
 
   it("dead-letters a nacked message and requeues on request", function()
-    local dlx, parked = unique("dlx"), unique("parked")
-    conn:exchange_declare(dlx, "fanout", { durable = false, auto_delete = true })
-    conn:queue_declare(parked, { durable = false, auto_delete = true })
-    conn:queue_bind(parked, dlx, "")
-    local work = unique("work")
-    conn:queue_declare(work, { durable = false, auto_delete = true,
-      arguments = { ["x-dead-letter-exchange"] = dlx } })
-    conn:queue_bind(work, exchange, "job.#")
+    local work, next_parked = declare_with_parking(conn, exchange, "job.#",
+      { durable = false, auto_delete = true, arguments = {} })
     conn:publish(exchange, "job.1", "fails")
     conn:consume(work, { prefetch = 1 })
-    local first = receive_one(conn)
-    conn:nack(first, { requeue = true })
+    conn:nack(receive_one(conn), { requeue = true })
     local again = receive_one(conn)
     assert.is_true(again.redelivered)
     conn:nack(again, { requeue = false })
-    conn:consume(parked)
-    local dead = receive_one(conn)
+    local dead = next_parked()
     assert.equal("fails", dead.body)
     assert.equal("rejected", dead.headers["x-death"][1].reason)
     assert.equal(work, dead.headers["x-death"][1].queue)
-    conn:ack(dead)
-    conn:queue_delete(work)
-    conn:queue_delete(parked)
   end)
 
   it("expires a message past its queue TTL into the dead-letter exchange", function()
-    local dlx, expired, waiting = unique("dlx"), unique("expired"), unique("waiting")
-    conn:exchange_declare(dlx, "topic", { durable = false, auto_delete = true })
-    conn:queue_declare(expired, { durable = false, auto_delete = true })
-    conn:queue_bind(expired, dlx, "#")
-    conn:queue_declare(waiting, { durable = false, auto_delete = true, arguments = {
-      ["x-dead-letter-exchange"] = dlx, ["x-message-ttl"] = 50 } })
-    conn:queue_bind(waiting, exchange, "ttl.#")
+    local _, next_parked = declare_with_parking(conn, exchange, "ttl.#",
+      { durable = false, auto_delete = true, arguments = { ["x-message-ttl"] = 50 } })
     conn:publish(exchange, "ttl.soon", "too late", { message_id = "ttl-1" })
-    conn:consume(expired)
-    local dead = receive_one(conn)
+    local dead = next_parked()
     assert.equal("ttl-1", dead.message_id)
     assert.equal("ttl.soon", dead.routing_key)
     assert.equal("expired", dead.headers["x-death"][1].reason)
-    conn:ack(dead)
-    conn:queue_delete(waiting)
-    conn:queue_delete(expired)
   end)
 
   it("declares a quorum queue whose delivery limit dead-letters a message redelivered too often", function()
-    local dlx, parked, quorum = unique("dlx"), unique("parked"), unique("quorum")
-    conn:exchange_declare(dlx, "fanout", { durable = false, auto_delete = true })
-    conn:queue_declare(parked, { durable = false, auto_delete = true })
-    conn:queue_bind(parked, dlx, "")
-    conn:queue_declare(quorum, { durable = true, arguments = {
-      ["x-queue-type"] = "quorum", ["x-delivery-limit"] = 1, ["x-dead-letter-exchange"] = dlx } })
-    finally(function() conn:queue_delete(quorum) end)
-    conn:queue_bind(quorum, exchange, "limit.#")
+    local quorum, next_parked = declare_with_parking(conn, exchange, "limit.#",
+      { durable = true, arguments = { ["x-queue-type"] = "quorum", ["x-delivery-limit"] = 1 } })
     conn:publish(exchange, "limit.1", "poison")
     local tag = conn:consume(quorum, { prefetch = 1 })
     for _ = 1, 2 do conn:nack(receive_one(conn), { requeue = true }) end
     conn:cancel(tag)
-    conn:consume(parked)
-    local dead = receive_one(conn)
+    local dead = next_parked()
     assert.equal("poison", dead.body)
     assert.equal("delivery_limit", dead.headers["x-death"][1].reason)
-    conn:ack(dead)
-    conn:queue_delete(parked)
   end)
 
   it("rejects with and without requeue, and unbinds", function()

@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "binding.h"
 #include "host.h"
 #include "values.h"
 
@@ -1250,19 +1251,6 @@ static void redact_url(lua_State *L, connection *c) {
     lua_pop(L, 2);
 }
 
-static void default_url(lua_State *L, int index) {
-    if (!lua_isnoneornil(L, index))
-        return;
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "silo.config");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "get");
-    lua_pushliteral(L, "amqp_url");
-    lua_call(L, 1, 1);
-    lua_replace(L, index);
-    lua_pop(L, 1);
-}
-
 static void parse_url(lua_State *L, connection *c, const char *full_url) {
     const char *query = strchr(full_url, '?');
     c->url = copy_string(L, full_url, query ? (size_t)(query - full_url) : strlen(full_url));
@@ -1285,7 +1273,7 @@ static void init_environment(lua_State *L) {
 /* amqp.connect([url], {reconnect_timeout = seconds}) -> connection; the URL defaults to the amqp_url setting. */
 static int amqp_connect(lua_State *L) {
     lua_settop(L, 2);
-    default_url(L, 1);
+    silo_binding_default_setting(L, 1, "amqp_url");
     luaL_checkstring(L, 1);
     connection *c = lua_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
@@ -1329,22 +1317,16 @@ static const luaL_Reg connection_methods[] = {
     {"reject", connection_reject},
     {"status", connection_status},
     {"close", connection_close},
+    {"__gc", connection_gc},
+    {"__tostring", connection_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg module_functions[] = {
+    {"connect", amqp_connect},
     {NULL, NULL},
 };
 
 int luaopen_silo_amqp(lua_State *L) {
-    if (luaL_newmetatable(L, CONNECTION_METATABLE)) {
-        luaL_register(L, NULL, connection_methods);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, connection_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, connection_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushcfunction(L, amqp_connect);
-    lua_setfield(L, -2, "connect");
-    return 1;
+    return silo_binding_open(L, CONNECTION_METATABLE, connection_methods, module_functions);
 }
