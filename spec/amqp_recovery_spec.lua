@@ -96,6 +96,20 @@ describe("silo.amqp recovery", function()
     survives(function() rabbitmqctl("close_all_connections -p silo 'silo-lua amqp recovery spec'") end)
   end)
 
+  it("raises when the recorded topology cannot be restored", function()
+    local changed = unique("changed")
+    publisher:queue_declare(changed, { durable = false })
+    finally(function() pcall(consumer.queue_delete, consumer, changed) end)
+    consumer:queue_delete(changed)
+    consumer:queue_declare(changed, { durable = true }) -- meanwhile someone declared it differently
+    rabbitmqctl("close_all_connections -p silo 'silo-lua amqp recovery spec'")
+    assert.has_error(function() publisher:publish(names.exchange, "recovery.n", "x") end,
+      "reconnect: restoring queue_declare failed: 406 PRECONDITION_FAILED - inequivalent arg 'durable' for " ..
+      "queue '" .. changed .. "' in vhost 'silo': received 'false' but current is 'true'")
+    assert.is_false(publisher:status().connected)
+    assert.has_error(function() publisher:publish(names.exchange, "recovery.n", "x") end)
+  end)
+
   it("rides out stop_app/start_app, and gives up after reconnect_timeout when told to", function()
     local impatient = amqp.connect(nil, { reconnect_timeout = 1 })
     finally(function() impatient:close() end)

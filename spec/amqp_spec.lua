@@ -160,6 +160,31 @@ describe("silo.amqp", function()
     assert.equal("delivery_limit", dead.headers["x-death"][1].reason)
   end)
 
+  it("raises when the broker nacks a publish (a full queue that rejects publishes)", function()
+    local full = unique("full")
+    conn:queue_declare(full, { durable = false, auto_delete = true,
+      arguments = { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" } })
+    finally(function() conn:queue_delete(full) end)
+    conn:publish("", full, "fits")
+    assert.has_error(function() conn:publish("", full, "overflows") end,
+      "publish: the broker nacked 1 of 1 messages (not stored)")
+  end)
+
+  it("tells the consumer when the broker cancels it, and refuses to consume a missing queue", function()
+    local doomed = unique("doomed")
+    conn:queue_declare(doomed, { durable = false })
+    local tag = conn:consume(doomed)
+    local other = amqp.connect()
+    other:queue_delete(doomed)
+    other:close()
+    assert.has_error(function() conn:receive(10) end,
+      "receive: the broker cancelled consumer '" .. tag .. "' (its queue was deleted?)")
+    local missing = unique("missing")
+    assert.has_error(function() conn:consume(missing) end,
+      "consume: 404 NOT_FOUND - no queue '" .. missing .. "' in vhost 'silo'")
+    conn:publish(exchange, "event.after", "usable")
+  end)
+
   it("rejects with and without requeue, and unbinds", function()
     conn:publish(exchange, "event.r", "once")
     conn:consume(queue)
@@ -241,6 +266,9 @@ describe("silo.amqp", function()
     assert.is_false(ok)
     assert.equal("connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: cannot read the CA " ..
       "certificate file /nonexistent/ca.pem", err)
+    assert.has_error(function() amqp.connect(tls .. "?certfile=/nonexistent/c.pem&keyfile=/nonexistent/k.pem") end,
+      "connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: cannot read the client certificate " ..
+      "/nonexistent/c.pem or key /nonexistent/k.pem")
   end)
 
   it("raises on a closed connection", function()

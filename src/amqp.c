@@ -368,8 +368,8 @@ static void describe_reply(amqp_rpc_reply_t reply, char *out, size_t size) {
 /* Drops the broken connection; the next operation re-establishes it. */
 static enum outcome lose(connection *c, const char *why) {
     if (c->state) {
-        snprintf(c->lost_reason, sizeof c->lost_reason, "%s", why);
-        snprintf(c->error, sizeof c->error, "%s", why);
+        snprintf(c->lost_reason, sizeof c->lost_reason, "%.*s", MESSAGE_SIZE - 1, why);
+        snprintf(c->error, sizeof c->error, "%.*s", MESSAGE_SIZE - 1, why);
         amqp_destroy_connection(c->state);
         c->state = NULL;
     }
@@ -647,8 +647,13 @@ static enum outcome restore_topology(lua_State *L, connection *c) {
         for (int a = 0; a < RECORDED_ARGUMENTS; a++)
             lua_rawgeti(L, entry, a + 2);
         enum outcome outcome = operations[kind].run(L, c, arg);
-        if (outcome == CHANNEL_ERROR)
-            return luaL_error(L, "reconnect: restoring %s failed: %s", operations[kind].name, c->error);
+        if (outcome == CHANNEL_ERROR) {
+            /* no half-restored session: every later operation tries again, and raises again until fixed */
+            char why[2 * MESSAGE_SIZE];
+            snprintf(why, sizeof why, "restoring %s failed: %s", operations[kind].name, c->error);
+            lose(c, why);
+            return luaL_error(L, "reconnect: %s", why);
+        }
         if (outcome == LOST) {
             lua_settop(L, topology - 2);
             return LOST;
