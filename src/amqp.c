@@ -521,7 +521,7 @@ static enum outcome exchange_delete(lua_State *L, connection *c, int arg) {
 
 static enum outcome queue_declare(lua_State *L, connection *c, int arg) {
     amqp_queue_declare_ok_t *ok = amqp_queue_declare(
-        c->state, PUBLISH_CHANNEL, lua_isnoneornil(L, arg) ? amqp_empty_bytes : check_bytes(L, arg),
+        c->state, PUBLISH_CHANNEL, check_bytes(L, arg),
         option_flag(L, arg + 1, "passive", 0), option_flag(L, arg + 1, "durable", 1),
         option_flag(L, arg + 1, "exclusive", 0), option_flag(L, arg + 1, "auto_delete", 0),
         option_table(L, c, arg + 1, "arguments"));
@@ -718,11 +718,33 @@ static int run(lua_State *L, connection *c, enum operation_kind kind) {
     }
 OPERATION_METHOD(exchange_declare, EXCHANGE_DECLARE)
 OPERATION_METHOD(exchange_delete, EXCHANGE_DELETE)
-OPERATION_METHOD(queue_declare, QUEUE_DECLARE)
 OPERATION_METHOD(queue_delete, QUEUE_DELETE)
 OPERATION_METHOD(queue_purge, QUEUE_PURGE)
 OPERATION_METHOD(queue_bind, QUEUE_BIND)
 OPERATION_METHOD(queue_unbind, QUEUE_UNBIND)
+
+/* Puts prefix .. 16 random hex digits at index: names that stay the same across reconnections. */
+static void put_unique_name(lua_State *L, int index, const char *prefix) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "silo.core");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "random_hex");
+    lua_pushinteger(L, 8);
+    lua_call(L, 1, 1);
+    lua_pushfstring(L, "%s%s", prefix, lua_tostring(L, -1));
+    lua_replace(L, index);
+    lua_pop(L, 2);
+}
+
+/* conn:queue_declare([name], options): without a name the client names the queue (silo.queue.<hex>) rather
+ * than the broker, so that a reconnection declares it again under the same name. */
+static int connection_queue_declare(lua_State *L) {
+    connection *c = check_connection(L);
+    lua_settop(L, 1 + RECORDED_ARGUMENTS);
+    if (lua_isnil(L, 2))
+        put_unique_name(L, 2, "silo.queue.");
+    return run(L, c, QUEUE_DECLARE);
+}
 
 /* conn:consume(queue, {prefetch = n, exclusive = bool}) -> consumer tag, stable across reconnections. */
 static int connection_consume(lua_State *L) {
@@ -733,16 +755,8 @@ static int connection_consume(lua_State *L) {
         lua_newtable(L);
     }
     luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "silo.core");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "random_hex");
-    lua_pushinteger(L, 8);
-    lua_call(L, 1, 1);
-    lua_pushfstring(L, "silo-%s", lua_tostring(L, -1));
-    lua_replace(L, 4);
     lua_settop(L, 4);
+    put_unique_name(L, 4, "silo-");
     run(L, c, CONSUME);
     lua_pushvalue(L, 4);
     return 1;
