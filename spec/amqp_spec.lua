@@ -153,8 +153,11 @@ describe("silo.amqp", function()
       { durable = true, arguments = { ["x-queue-type"] = "quorum", ["x-delivery-limit"] = 1 } })
     conn:publish(exchange, "limit.1", "poison")
     local tag = conn:consume(quorum, { prefetch = 1 })
-    for _ = 1, 2 do conn:nack(receive_one(conn), { requeue = true }) end
+    conn:nack(receive_one(conn), { requeue = true })
+    local second = receive_one(conn)
     conn:cancel(tag)
+    assert.has_error(function() conn:nack(second, { requeue = true }) end, "nack: consumer '" .. tag ..
+      "' was cancelled; the broker requeued its delivery " .. second.delivery_tag)
     local dead = next_parked()
     assert.equal("poison", dead.body)
     assert.equal("delivery_limit", dead.headers["x-death"][1].reason)

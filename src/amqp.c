@@ -1086,21 +1086,38 @@ static int connection_receive(lua_State *L) {
 }
 
 /* The channel and tag of a delivery received on the current connection, else raises. */
+/* Pushes the channel of the consumer whose tag is at index (nil when cancelled or unknown). */
+static void push_consumer_channel(lua_State *L, int index) {
+    lua_getfenv(L, 1);
+    lua_getfield(L, -1, "consumer_channels");
+    lua_pushvalue(L, index);
+    lua_rawget(L, -2);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+/* The channel and tag of a delivery received on the current connection by a live consumer, else raises. */
 static amqp_channel_t delivery_of(lua_State *L, connection *c, const char *operation, uint64_t *tag) {
     luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 3);
     lua_getfield(L, 2, "channel");
     lua_getfield(L, 2, "delivery_tag");
     lua_getfield(L, 2, "generation");
+    lua_getfield(L, 2, "consumer_tag");
     int64_t delivery_tag;
-    if (!lua_isnumber(L, -3) || !silo_to_int64(L, -2, &delivery_tag) || !lua_isnumber(L, -1))
+    if (!lua_isnumber(L, 4) || !silo_to_int64(L, 5, &delivery_tag) || !lua_isnumber(L, 6) || !lua_isstring(L, 7))
         luaL_error(L, "%s: not a delivery from receive", operation);
     ensure_connected(L, c);
-    if ((unsigned)lua_tointeger(L, -1) != c->generation)
+    if ((unsigned)lua_tointeger(L, 6) != c->generation)
         luaL_error(L, "%s: delivery %d came before the connection was re-established; the broker redelivers it",
                    operation, (int)delivery_tag);
+    push_consumer_channel(L, 7);
+    if (!lua_equal(L, 4, 8))
+        luaL_error(L, "%s: consumer '%s' was cancelled; the broker requeued its delivery %d", operation,
+                   lua_tostring(L, 7), (int)delivery_tag);
     *tag = (uint64_t)delivery_tag;
-    amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, -3);
-    lua_pop(L, 3);
+    amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, 4);
+    lua_settop(L, 3);
     return channel;
 }
 
@@ -1140,17 +1157,20 @@ static int connection_cancel(lua_State *L) {
     connection *c = check_connection(L);
     size_t length;
     const char *tag = luaL_checklstring(L, 2, &length);
+    lua_settop(L, 2);
     ensure_connected(L, c);
-    lua_getfenv(L, 1);
-    lua_getfield(L, -1, "consumer_channels");
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    if (!lua_isnumber(L, -1))
+    push_consumer_channel(L, 2);
+    if (!lua_isnumber(L, 3))
         return luaL_error(L, "cancel: no consumer '%s' on this connection", tag);
-    amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, -1);
+    amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, 3);
     amqp_basic_cancel_t cancel = {{length, (void *)tag}, 0};
     read_cancel(L, c, &cancel);
     c->cancelled[0] = '\0';
+    lua_getfenv(L, 1);
+    lua_getfield(L, -1, "consumer_channels");
+    lua_pushvalue(L, 2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
     reply_outcome(c, channel, amqp_channel_close(c->state, channel, AMQP_REPLY_SUCCESS));
     return 0;
 }
