@@ -93,7 +93,18 @@ describe("silo.amqp recovery", function()
   end
 
   it("re-establishes connections the broker closed, restores the topology and loses no confirmed message", function()
+    local gone = unique("gone")
+    publisher:queue_declare(gone, { durable = false })
+    publisher:queue_bind(gone, names.exchange, "recovery.#")
+    publisher:queue_delete(gone)
+    publisher:exchange_declare(gone, "fanout", { durable = false })
+    publisher:exchange_delete(gone)
     survives(function() rabbitmqctl("close_all_connections -p silo 'silo-lua amqp recovery spec'") end)
+    -- a deleted queue is not declared again by the reconnection
+    assert.has_error(function() publisher:queue_declare(gone, { passive = true }) end,
+      "queue_declare: 404 NOT_FOUND - no queue '" .. gone .. "' in vhost 'silo'")
+    assert.has_error(function() publisher:exchange_declare(gone, "fanout", { passive = true }) end,
+      "exchange_declare: 404 NOT_FOUND - no exchange '" .. gone .. "' in vhost 'silo'")
   end)
 
   it("raises when the recorded topology cannot be restored", function()

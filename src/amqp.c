@@ -597,22 +597,29 @@ enum operation_kind {
     EXCHANGE_DECLARE, EXCHANGE_DELETE, QUEUE_DECLARE, QUEUE_DELETE, QUEUE_PURGE, QUEUE_BIND, QUEUE_UNBIND, CONSUME
 };
 
+/* What an operation that succeeded does to the record replayed after a reconnection. */
+enum record_effect { NOT_RECORDED, RECORDED, FORGETS_QUEUE, FORGETS_EXCHANGE };
+
 static const struct {
     const char *name;
     operation run;
-    int recorded;
+    enum record_effect effect;
 } operations[] = {
-    [EXCHANGE_DECLARE] = {"exchange_declare", exchange_declare, 1},
-    [EXCHANGE_DELETE] = {"exchange_delete", exchange_delete, 1},
-    [QUEUE_DECLARE] = {"queue_declare", queue_declare, 1},
-    [QUEUE_DELETE] = {"queue_delete", queue_delete, 1},
-    [QUEUE_PURGE] = {"queue_purge", queue_purge, 0},
-    [QUEUE_BIND] = {"queue_bind", queue_bind, 1},
-    [QUEUE_UNBIND] = {"queue_unbind", queue_unbind, 1},
-    [CONSUME] = {"consume", consume, 1},
+    [EXCHANGE_DECLARE] = {"exchange_declare", exchange_declare, RECORDED},
+    [EXCHANGE_DELETE] = {"exchange_delete", exchange_delete, FORGETS_EXCHANGE},
+    [QUEUE_DECLARE] = {"queue_declare", queue_declare, RECORDED},
+    [QUEUE_DELETE] = {"queue_delete", queue_delete, FORGETS_QUEUE},
+    [QUEUE_PURGE] = {"queue_purge", queue_purge, NOT_RECORDED},
+    [QUEUE_BIND] = {"queue_bind", queue_bind, RECORDED},
+    [QUEUE_UNBIND] = {"queue_unbind", queue_unbind, RECORDED},
+    [CONSUME] = {"consume", consume, RECORDED},
 };
 
+/* A record is {kind, first argument, second, ...}: where the names are. */
 #define RECORDED_ARGUMENTS 4
+#define FIRST_ARGUMENT 2  /* the queue (exchange for exchange_declare) */
+#define SECOND_ARGUMENT 3 /* the exchange of a binding */
+#define CONSUMER_TAG 4
 
 static void record(lua_State *L, enum operation_kind kind) {
     lua_getfenv(L, 1);
@@ -628,6 +635,46 @@ static void record(lua_State *L, enum operation_kind kind) {
     lua_pop(L, 2);
 }
 
+/* Drops the records of kind whose field at position equals the value at index. */
+static void forget(lua_State *L, enum operation_kind kind, int position, int index) {
+    lua_getfenv(L, 1);
+    lua_getfield(L, -1, "topology");
+    int old = lua_gettop(L), count = (int)lua_objlen(L, old), kept = 0;
+    lua_createtable(L, count, 0);
+    for (int i = 1; i <= count; i++) {
+        lua_rawgeti(L, old, i);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, position);
+        int matches = lua_tointeger(L, -2) == kind && lua_rawequal(L, -1, index);
+        lua_pop(L, 2);
+        if (matches)
+            lua_pop(L, 1);
+        else
+            lua_rawseti(L, old + 1, ++kept);
+    }
+    lua_setfield(L, old - 1, "topology");
+    lua_pop(L, 2);
+}
+
+/* A deleted queue or exchange is not declared again, nor bound, nor consumed, after a reconnection. */
+static void apply_record_effect(lua_State *L, enum operation_kind kind) {
+    switch (operations[kind].effect) {
+    case RECORDED: record(L, kind); break;
+    case FORGETS_QUEUE:
+        forget(L, QUEUE_DECLARE, FIRST_ARGUMENT, 2);
+        forget(L, QUEUE_BIND, FIRST_ARGUMENT, 2);
+        forget(L, QUEUE_UNBIND, FIRST_ARGUMENT, 2);
+        forget(L, CONSUME, FIRST_ARGUMENT, 2);
+        break;
+    case FORGETS_EXCHANGE:
+        forget(L, EXCHANGE_DECLARE, FIRST_ARGUMENT, 2);
+        forget(L, QUEUE_BIND, SECOND_ARGUMENT, 2);
+        forget(L, QUEUE_UNBIND, SECOND_ARGUMENT, 2);
+        break;
+    case NOT_RECORDED: break;
+    }
+}
+
 /* Replays every recorded operation on a fresh connection. Raises when the broker refuses one. */
 static enum outcome restore_topology(lua_State *L, connection *c) {
     lua_getfenv(L, 1);
@@ -636,10 +683,6 @@ static enum outcome restore_topology(lua_State *L, connection *c) {
     int count = (int)lua_objlen(L, topology);
     for (int i = 1; i <= count; i++) {
         lua_rawgeti(L, topology, i);
-        if (lua_type(L, -1) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            continue;
-        }
         int entry = lua_gettop(L);
         lua_rawgeti(L, entry, 1);
         enum operation_kind kind = (enum operation_kind)lua_tointeger(L, -1);
@@ -702,8 +745,7 @@ static int run(lua_State *L, connection *c, enum operation_kind kind) {
         recycle_amqp_pool(&c->pool);
         enum outcome outcome = operations[kind].run(L, c, 2);
         if (outcome == DONE) {
-            if (operations[kind].recorded)
-                record(L, kind);
+            apply_record_effect(L, kind);
             return lua_gettop(L) - top;
         }
         lua_settop(L, top);
@@ -863,26 +905,9 @@ static enum outcome read_channel_close(connection *c, amqp_channel_t channel, am
 static void read_cancel(lua_State *L, connection *c, amqp_basic_cancel_t *cancel) {
     snprintf(c->cancelled, sizeof c->cancelled, "the broker cancelled consumer '%.*s' (its queue was deleted?)",
              (int)cancel->consumer_tag.len, (char *)cancel->consumer_tag.bytes);
-    lua_getfenv(L, 1);
-    lua_getfield(L, -1, "topology");
-    int count = (int)lua_objlen(L, -1);
-    for (int i = 1; i <= count; i++) {
-        lua_rawgeti(L, -1, i);
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            lua_rawgeti(L, -1, 1);
-            lua_rawgeti(L, -2, 4);
-            size_t length;
-            const char *tag = lua_tolstring(L, -1, &length);
-            if (lua_tointeger(L, -2) == CONSUME && tag && length == cancel->consumer_tag.len &&
-                memcmp(tag, cancel->consumer_tag.bytes, length) == 0) {
-                lua_pushboolean(L, 0);
-                lua_rawseti(L, -5, i);
-            }
-            lua_pop(L, 2);
-        }
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
+    push_bytes(L, cancel->consumer_tag);
+    forget(L, CONSUME, CONSUMER_TAG, lua_gettop(L));
+    lua_pop(L, 1);
 }
 
 static enum outcome dispatch_method(lua_State *L, connection *c, amqp_frame_t *frame) {
@@ -1163,9 +1188,7 @@ static int connection_cancel(lua_State *L) {
     if (!lua_isnumber(L, 3))
         return luaL_error(L, "cancel: no consumer '%s' on this connection", tag);
     amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, 3);
-    amqp_basic_cancel_t cancel = {{length, (void *)tag}, 0};
-    read_cancel(L, c, &cancel);
-    c->cancelled[0] = '\0';
+    forget(L, CONSUME, CONSUMER_TAG, 2);
     lua_getfenv(L, 1);
     lua_getfield(L, -1, "consumer_channels");
     lua_pushvalue(L, 2);
