@@ -271,17 +271,67 @@ describe("silo.amqp", function()
       "connect: URL option 'heartbeat' needs a value in amqp://guest:***@127.0.0.1:5672/silo")
   end)
 
-  it("speaks TLS for amqps:// and reports a failed handshake or a missing certificate", function()
-    local tls = url_with("^amqp://", "amqps://")
-    assert.has_error(function() amqp.connect(tls .. "?connection_timeout=3000&verify=verify_none") end,
-      "connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: SSL handshake failed")
-    local ok, err = pcall(amqp.connect, tls .. "?cacertfile=/nonexistent/ca.pem")
-    assert.is_false(ok)
-    assert.equal("connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: cannot read the CA " ..
-      "certificate file /nonexistent/ca.pem", err)
-    assert.has_error(function() amqp.connect(tls .. "?certfile=/nonexistent/c.pem&keyfile=/nonexistent/k.pem") end,
-      "connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: cannot read the client certificate " ..
-      "/nonexistent/c.pem or key /nonexistent/k.pem")
+  describe("over TLS (amqps://, through a socat TLS proxy in front of the broker)", function()
+    local dir, proxy_pid, tls
+
+    local function run(command) assert(os.execute(command .. " >/dev/null 2>&1") == 0, "failed: " .. command) end
+    local function self_signed(name, subject)
+      run(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=%s %s -keyout %s/%s.key " ..
+        "-out %s/%s.pem", subject, subject == "127.0.0.1" and "-addext subjectAltName=IP:127.0.0.1,DNS:127.0.0.1" or "",
+        dir, name, dir, name))
+    end
+
+    setup(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      run("mkdir -p " .. dir)
+      self_signed("broker", "127.0.0.1")
+      self_signed("stranger", "stranger")
+      local port = 30000 + tonumber(core.random_hex(2), 16) % 10000
+      local pipe = io.popen(string.format("socat openssl-listen:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s/broker.pem," ..
+        "key=%s/broker.key,verify=0 tcp:127.0.0.1:5672 >/dev/null 2>&1 & echo $!", port, dir, dir))
+      proxy_pid = assert(tonumber(pipe:read("*l")))
+      pipe:close()
+      tls = url_with(":5672/", ":" .. port .. "/"):gsub("^amqp://", "amqps://")
+      for _ = 1, 50 do -- until the proxy listens
+        if pcall(amqp.connect, tls .. "?verify=verify_none") then break end
+        core.sleep(0.1)
+      end
+    end)
+
+    teardown(function()
+      os.execute("kill " .. proxy_pid)
+      os.execute("rm -rf " .. dir)
+    end)
+
+    it("verifies the broker's certificate and carries messages", function()
+      local secure = amqp.connect(tls .. "?cacertfile=" .. dir .. "/broker.pem&certfile=" .. dir ..
+        "/stranger.pem&keyfile=" .. dir .. "/stranger.key")
+      finally(function() secure:close() end)
+      local own = secure:queue_declare(nil, { durable = false, exclusive = true })
+      secure:publish("", own, "sealed")
+      secure:consume(own)
+      assert.equal("sealed", receive_one(secure).body)
+    end)
+
+    it("refuses a broker whose certificate it cannot verify, unless told not to verify", function()
+      local shown = tls:gsub("guest:guest@", "guest:***@")
+      assert.has_error(function() amqp.connect(tls .. "?cacertfile=" .. dir .. "/stranger.pem") end,
+        "connect: cannot connect to " .. shown .. ": SSL peer cert verification failed")
+      amqp.connect(tls .. "?verify=verify_none"):close()
+    end)
+
+    it("reports a plain-AMQP port, an unreadable CA file and an unreadable client certificate", function()
+      local plain = url_with("^amqp://", "amqps://")
+      assert.has_error(function() amqp.connect(plain .. "?connection_timeout=3000&verify=verify_none") end,
+        "connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: SSL handshake failed")
+      assert.has_error(function() amqp.connect(tls .. "?cacertfile=/nonexistent/ca.pem") end,
+        "connect: cannot connect to " .. tls:gsub("guest:guest@", "guest:***@") .. ": cannot read the CA " ..
+        "certificate file /nonexistent/ca.pem")
+      assert.has_error(function() amqp.connect(tls .. "?certfile=/nonexistent/c.pem&keyfile=/nonexistent/k.pem") end,
+        "connect: cannot connect to " .. tls:gsub("guest:guest@", "guest:***@") .. ": cannot read the client " ..
+        "certificate /nonexistent/c.pem or key /nonexistent/k.pem")
+    end)
   end)
 
   it("raises on a closed connection", function()
