@@ -41,11 +41,22 @@ local function baseline_figures(queue)
   return figures
 end
 
-local c = baseline_figures("bench.amqp.c." .. core.random_hex(4))
-local lua = silo_figures("bench.amqp.lua." .. core.random_hex(4))
-print(string.format("broker %s, %d messages of %d bytes, batches of %d, non-persistent, one machine",
-  config.redact(url), messages, body_bytes, batch_size))
+-- Alternating rounds and the median of each figure, since the broker and the machine are shared.
+local rounds = 3
+local samples = { c = {}, lua = {} }
+for _ = 1, rounds do
+  samples.c[#samples.c + 1] = baseline_figures("bench.amqp.c." .. core.random_hex(4))
+  samples.lua[#samples.lua + 1] = silo_figures("bench.amqp.lua." .. core.random_hex(4))
+end
+local function median(side, name)
+  local values = {}
+  for i, figures in ipairs(samples[side]) do values[i] = figures[name] end
+  table.sort(values)
+  return values[math.ceil(#values / 2)]
+end
+print(string.format("broker %s, %d messages of %d bytes, batches of %d, non-persistent, one machine; " ..
+  "median of %d alternating rounds", config.redact(url), messages, body_bytes, batch_size, rounds))
 for _, name in ipairs({ "publish_confirmed_per_s", "consume_acked_per_s" }) do
-  print(string.format("%-24s silo.amqp %8.0f   librabbitmq-c %8.0f   ratio %.2f", name, lua[name], c[name],
-    lua[name] / c[name]))
+  local lua, c = median("lua", name), median("c", name)
+  print(string.format("%-24s silo.amqp %8.0f   librabbitmq-c %8.0f   ratio %.2f", name, lua, c, lua / c))
 end
