@@ -93,7 +93,32 @@ describe("silo.amqp recovery", function()
   end
 
   it("re-establishes connections the broker closed, restores the topology and loses no confirmed message", function()
+    local gone = unique("gone")
+    publisher:queue_declare(gone, { durable = false })
+    publisher:queue_bind(gone, names.exchange, "recovery.#")
+    publisher:queue_delete(gone)
+    publisher:exchange_declare(gone, "fanout", { durable = false })
+    publisher:exchange_delete(gone)
     survives(function() rabbitmqctl("close_all_connections -p silo 'silo-lua amqp recovery spec'") end)
+    -- a deleted queue is not declared again by the reconnection
+    assert.has_error(function() publisher:queue_declare(gone, { passive = true }) end,
+      "queue_declare: 404 NOT_FOUND - no queue '" .. gone .. "' in vhost 'silo'")
+    assert.has_error(function() publisher:exchange_declare(gone, "fanout", { passive = true }) end,
+      "exchange_declare: 404 NOT_FOUND - no exchange '" .. gone .. "' in vhost 'silo'")
+  end)
+
+  it("raises when the recorded topology cannot be restored", function()
+    local changed = unique("changed")
+    publisher:queue_declare(changed, { durable = false })
+    finally(function() pcall(consumer.queue_delete, consumer, changed) end)
+    consumer:queue_delete(changed)
+    consumer:queue_declare(changed, { durable = true }) -- meanwhile someone declared it differently
+    rabbitmqctl("close_all_connections -p silo 'silo-lua amqp recovery spec'")
+    assert.has_error(function() publisher:publish(names.exchange, "recovery.n", "x") end,
+      "reconnect: restoring queue_declare failed: 406 PRECONDITION_FAILED - inequivalent arg 'durable' for " ..
+      "queue '" .. changed .. "' in vhost 'silo': received 'false' but current is 'true'")
+    assert.is_false(publisher:status().connected)
+    assert.has_error(function() publisher:publish(names.exchange, "recovery.n", "x") end)
   end)
 
   it("rides out stop_app/start_app, and gives up after reconnect_timeout when told to", function()

@@ -17,6 +17,25 @@ local function receive_one(conn, timeout)
   return delivery
 end
 
+-- A queue bound to exchange by pattern whose dead letters go to a dead-letter exchange and a parking queue.
+-- Returns the queue's name and a function that receives (and acks) the next parked message.
+local function declare_with_parking(conn, exchange, pattern, options)
+  local dlx, parked, name = unique("dlx"), unique("parked"), unique("work")
+  conn:exchange_declare(dlx, "fanout", { durable = false, auto_delete = true })
+  conn:queue_declare(parked, { durable = false, auto_delete = true })
+  conn:queue_bind(parked, dlx, "")
+  options.arguments["x-dead-letter-exchange"] = dlx
+  conn:queue_declare(name, options)
+  finally(function() pcall(conn.queue_delete, conn, name) end)
+  conn:queue_bind(name, exchange, pattern)
+  return name, function()
+    conn:consume(parked)
+    local dead = receive_one(conn)
+    conn:ack(dead)
+    return dead
+  end
+end
+
 describe("silo.amqp", function()
   local conn, exchange, queue
 
@@ -105,69 +124,68 @@ describe("silo.amqp", function()
   end)
 
   it("dead-letters a nacked message and requeues on request", function()
-    local dlx, parked = unique("dlx"), unique("parked")
-    conn:exchange_declare(dlx, "fanout", { durable = false, auto_delete = true })
-    conn:queue_declare(parked, { durable = false, auto_delete = true })
-    conn:queue_bind(parked, dlx, "")
-    local work = unique("work")
-    conn:queue_declare(work, { durable = false, auto_delete = true,
-      arguments = { ["x-dead-letter-exchange"] = dlx } })
-    conn:queue_bind(work, exchange, "job.#")
+    local work, next_parked = declare_with_parking(conn, exchange, "job.#",
+      { durable = false, auto_delete = true, arguments = {} })
     conn:publish(exchange, "job.1", "fails")
     conn:consume(work, { prefetch = 1 })
-    local first = receive_one(conn)
-    conn:nack(first, { requeue = true })
+    conn:nack(receive_one(conn), { requeue = true })
     local again = receive_one(conn)
     assert.is_true(again.redelivered)
     conn:nack(again, { requeue = false })
-    conn:consume(parked)
-    local dead = receive_one(conn)
+    local dead = next_parked()
     assert.equal("fails", dead.body)
     assert.equal("rejected", dead.headers["x-death"][1].reason)
     assert.equal(work, dead.headers["x-death"][1].queue)
-    conn:ack(dead)
-    conn:queue_delete(work)
-    conn:queue_delete(parked)
   end)
 
   it("expires a message past its queue TTL into the dead-letter exchange", function()
-    local dlx, expired, waiting = unique("dlx"), unique("expired"), unique("waiting")
-    conn:exchange_declare(dlx, "topic", { durable = false, auto_delete = true })
-    conn:queue_declare(expired, { durable = false, auto_delete = true })
-    conn:queue_bind(expired, dlx, "#")
-    conn:queue_declare(waiting, { durable = false, auto_delete = true, arguments = {
-      ["x-dead-letter-exchange"] = dlx, ["x-message-ttl"] = 50 } })
-    conn:queue_bind(waiting, exchange, "ttl.#")
+    local _, next_parked = declare_with_parking(conn, exchange, "ttl.#",
+      { durable = false, auto_delete = true, arguments = { ["x-message-ttl"] = 50 } })
     conn:publish(exchange, "ttl.soon", "too late", { message_id = "ttl-1" })
-    conn:consume(expired)
-    local dead = receive_one(conn)
+    local dead = next_parked()
     assert.equal("ttl-1", dead.message_id)
     assert.equal("ttl.soon", dead.routing_key)
     assert.equal("expired", dead.headers["x-death"][1].reason)
-    conn:ack(dead)
-    conn:queue_delete(waiting)
-    conn:queue_delete(expired)
   end)
 
   it("declares a quorum queue whose delivery limit dead-letters a message redelivered too often", function()
-    local dlx, parked, quorum = unique("dlx"), unique("parked"), unique("quorum")
-    conn:exchange_declare(dlx, "fanout", { durable = false, auto_delete = true })
-    conn:queue_declare(parked, { durable = false, auto_delete = true })
-    conn:queue_bind(parked, dlx, "")
-    conn:queue_declare(quorum, { durable = true, arguments = {
-      ["x-queue-type"] = "quorum", ["x-delivery-limit"] = 1, ["x-dead-letter-exchange"] = dlx } })
-    finally(function() conn:queue_delete(quorum) end)
-    conn:queue_bind(quorum, exchange, "limit.#")
+    local quorum, next_parked = declare_with_parking(conn, exchange, "limit.#",
+      { durable = true, arguments = { ["x-queue-type"] = "quorum", ["x-delivery-limit"] = 1 } })
     conn:publish(exchange, "limit.1", "poison")
     local tag = conn:consume(quorum, { prefetch = 1 })
-    for _ = 1, 2 do conn:nack(receive_one(conn), { requeue = true }) end
+    conn:nack(receive_one(conn), { requeue = true })
+    local second = receive_one(conn)
     conn:cancel(tag)
-    conn:consume(parked)
-    local dead = receive_one(conn)
+    assert.has_error(function() conn:nack(second, { requeue = true }) end, "nack: consumer '" .. tag ..
+      "' was cancelled; the broker requeued its delivery " .. second.delivery_tag)
+    local dead = next_parked()
     assert.equal("poison", dead.body)
     assert.equal("delivery_limit", dead.headers["x-death"][1].reason)
-    conn:ack(dead)
-    conn:queue_delete(parked)
+  end)
+
+  it("raises when the broker nacks a publish (a full queue that rejects publishes)", function()
+    local full = unique("full")
+    conn:queue_declare(full, { durable = false, auto_delete = true,
+      arguments = { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" } })
+    finally(function() conn:queue_delete(full) end)
+    conn:publish("", full, "fits")
+    assert.has_error(function() conn:publish("", full, "overflows") end,
+      "publish: the broker nacked 1 of 1 messages (not stored)")
+  end)
+
+  it("tells the consumer when the broker cancels it, and refuses to consume a missing queue", function()
+    local doomed = unique("doomed")
+    conn:queue_declare(doomed, { durable = false })
+    local tag = conn:consume(doomed)
+    local other = amqp.connect()
+    other:queue_delete(doomed)
+    other:close()
+    assert.has_error(function() conn:receive(10) end,
+      "receive: the broker cancelled consumer '" .. tag .. "' (its queue was deleted?)")
+    local missing = unique("missing")
+    assert.has_error(function() conn:consume(missing) end,
+      "consume: 404 NOT_FOUND - no queue '" .. missing .. "' in vhost 'silo'")
+    conn:publish(exchange, "event.after", "usable")
   end)
 
   it("rejects with and without requeue, and unbinds", function()
@@ -183,20 +201,30 @@ describe("silo.amqp", function()
     assert.is_nil(conn:receive(0.3))
   end)
 
-  it("returns nil from receive when nothing arrives in time, and keeps the connection alive on heartbeats", function()
+  it("keeps an idle connection alive with heartbeats, and recovers one that missed them", function()
     local beating = amqp.connect(config.get("amqp_url") .. "?heartbeat=1")
     finally(function() beating:close() end)
     assert.equal(1, beating:status().heartbeat)
-    beating:queue_declare(queue, { durable = false, auto_delete = true })
-    beating:consume(queue)
-    -- idle for more than two heartbeat intervals: the broker would close a silent connection
+    local own = beating:queue_declare(nil, { durable = false, exclusive = true })
+    assert.matches("^silo%.queue%.%x+$", own)
+    beating:queue_bind(own, exchange, "event.#")
+    beating:consume(own)
+    -- idle inside receive for more than two heartbeat intervals: the broker would close a silent connection
     local delivery, why = beating:receive(3.5)
     assert.is_nil(delivery)
     assert.is_nil(why)
     beating:publish(exchange, "event.beat", "alive")
     assert.equal("alive", receive_one(beating).body)
     assert.equal(0, beating:status().reconnections)
-    assert.is_true(beating:status().connected)
+    core.sleep(4) -- outside silo.amqp nobody answers the broker's heartbeats: it drops the connection
+    local none, what, reason = beating:receive(10)
+    assert.is_nil(none)
+    assert.equal("reconnected", what)
+    assert.is_string(reason)
+    -- the exclusive queue came back under its name, with its binding and consumer
+    beating:publish(exchange, "event.beat", "back")
+    assert.equal("back", receive_one(beating).body)
+    assert.equal(1, beating:status().reconnections)
   end)
 
   it("reports declaration errors with the broker's message and stays usable", function()
@@ -243,14 +271,67 @@ describe("silo.amqp", function()
       "connect: URL option 'heartbeat' needs a value in amqp://guest:***@127.0.0.1:5672/silo")
   end)
 
-  it("speaks TLS for amqps:// and reports a failed handshake or a missing certificate", function()
-    local tls = url_with("^amqp://", "amqps://")
-    assert.has_error(function() amqp.connect(tls .. "?connection_timeout=3000&verify=verify_none") end,
-      "connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: SSL handshake failed")
-    local ok, err = pcall(amqp.connect, tls .. "?cacertfile=/nonexistent/ca.pem")
-    assert.is_false(ok)
-    assert.equal("connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: cannot read the CA " ..
-      "certificate file /nonexistent/ca.pem", err)
+  describe("over TLS (amqps://, through a socat TLS proxy in front of the broker)", function()
+    local dir, proxy_pid, tls
+
+    local function run(command) assert(os.execute(command .. " >/dev/null 2>&1") == 0, "failed: " .. command) end
+    local function self_signed(name, subject)
+      run(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=%s %s -keyout %s/%s.key " ..
+        "-out %s/%s.pem", subject, subject == "127.0.0.1" and "-addext subjectAltName=IP:127.0.0.1,DNS:127.0.0.1" or "",
+        dir, name, dir, name))
+    end
+
+    setup(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      run("mkdir -p " .. dir)
+      self_signed("broker", "127.0.0.1")
+      self_signed("stranger", "stranger")
+      local port = 30000 + tonumber(core.random_hex(2), 16) % 10000
+      local pipe = io.popen(string.format("socat openssl-listen:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s/broker.pem," ..
+        "key=%s/broker.key,verify=0 tcp:127.0.0.1:5672 >/dev/null 2>&1 & echo $!", port, dir, dir))
+      proxy_pid = assert(tonumber(pipe:read("*l")))
+      pipe:close()
+      tls = url_with(":5672/", ":" .. port .. "/"):gsub("^amqp://", "amqps://")
+      for _ = 1, 50 do -- until the proxy listens
+        if pcall(amqp.connect, tls .. "?verify=verify_none") then break end
+        core.sleep(0.1)
+      end
+    end)
+
+    teardown(function()
+      os.execute("kill " .. proxy_pid)
+      os.execute("rm -rf " .. dir)
+    end)
+
+    it("verifies the broker's certificate and carries messages", function()
+      local secure = amqp.connect(tls .. "?cacertfile=" .. dir .. "/broker.pem&certfile=" .. dir ..
+        "/stranger.pem&keyfile=" .. dir .. "/stranger.key")
+      finally(function() secure:close() end)
+      local own = secure:queue_declare(nil, { durable = false, exclusive = true })
+      secure:publish("", own, "sealed")
+      secure:consume(own)
+      assert.equal("sealed", receive_one(secure).body)
+    end)
+
+    it("refuses a broker whose certificate it cannot verify, unless told not to verify", function()
+      local shown = tls:gsub("guest:guest@", "guest:***@")
+      assert.has_error(function() amqp.connect(tls .. "?cacertfile=" .. dir .. "/stranger.pem") end,
+        "connect: cannot connect to " .. shown .. ": SSL peer cert verification failed")
+      amqp.connect(tls .. "?verify=verify_none"):close()
+    end)
+
+    it("reports a plain-AMQP port, an unreadable CA file and an unreadable client certificate", function()
+      local plain = url_with("^amqp://", "amqps://")
+      assert.has_error(function() amqp.connect(plain .. "?connection_timeout=3000&verify=verify_none") end,
+        "connect: cannot connect to amqps://guest:***@127.0.0.1:5672/silo: SSL handshake failed")
+      assert.has_error(function() amqp.connect(tls .. "?cacertfile=/nonexistent/ca.pem") end,
+        "connect: cannot connect to " .. tls:gsub("guest:guest@", "guest:***@") .. ": cannot read the CA " ..
+        "certificate file /nonexistent/ca.pem")
+      assert.has_error(function() amqp.connect(tls .. "?certfile=/nonexistent/c.pem&keyfile=/nonexistent/k.pem") end,
+        "connect: cannot connect to " .. tls:gsub("guest:guest@", "guest:***@") .. ": cannot read the client " ..
+        "certificate /nonexistent/c.pem or key /nonexistent/k.pem")
+    end)
   end)
 
   it("raises on a closed connection", function()

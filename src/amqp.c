@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "binding.h"
 #include "host.h"
 #include "values.h"
 
@@ -367,8 +368,8 @@ static void describe_reply(amqp_rpc_reply_t reply, char *out, size_t size) {
 /* Drops the broken connection; the next operation re-establishes it. */
 static enum outcome lose(connection *c, const char *why) {
     if (c->state) {
-        snprintf(c->lost_reason, sizeof c->lost_reason, "%s", why);
-        snprintf(c->error, sizeof c->error, "%s", why);
+        snprintf(c->lost_reason, sizeof c->lost_reason, "%.*s", MESSAGE_SIZE - 1, why);
+        snprintf(c->error, sizeof c->error, "%.*s", MESSAGE_SIZE - 1, why);
         amqp_destroy_connection(c->state);
         c->state = NULL;
     }
@@ -520,7 +521,7 @@ static enum outcome exchange_delete(lua_State *L, connection *c, int arg) {
 
 static enum outcome queue_declare(lua_State *L, connection *c, int arg) {
     amqp_queue_declare_ok_t *ok = amqp_queue_declare(
-        c->state, PUBLISH_CHANNEL, lua_isnoneornil(L, arg) ? amqp_empty_bytes : check_bytes(L, arg),
+        c->state, PUBLISH_CHANNEL, check_bytes(L, arg),
         option_flag(L, arg + 1, "passive", 0), option_flag(L, arg + 1, "durable", 1),
         option_flag(L, arg + 1, "exclusive", 0), option_flag(L, arg + 1, "auto_delete", 0),
         option_table(L, c, arg + 1, "arguments"));
@@ -596,22 +597,29 @@ enum operation_kind {
     EXCHANGE_DECLARE, EXCHANGE_DELETE, QUEUE_DECLARE, QUEUE_DELETE, QUEUE_PURGE, QUEUE_BIND, QUEUE_UNBIND, CONSUME
 };
 
+/* What an operation that succeeded does to the record replayed after a reconnection. */
+enum record_effect { NOT_RECORDED, RECORDED, FORGETS_QUEUE, FORGETS_EXCHANGE };
+
 static const struct {
     const char *name;
     operation run;
-    int recorded;
+    enum record_effect effect;
 } operations[] = {
-    [EXCHANGE_DECLARE] = {"exchange_declare", exchange_declare, 1},
-    [EXCHANGE_DELETE] = {"exchange_delete", exchange_delete, 1},
-    [QUEUE_DECLARE] = {"queue_declare", queue_declare, 1},
-    [QUEUE_DELETE] = {"queue_delete", queue_delete, 1},
-    [QUEUE_PURGE] = {"queue_purge", queue_purge, 0},
-    [QUEUE_BIND] = {"queue_bind", queue_bind, 1},
-    [QUEUE_UNBIND] = {"queue_unbind", queue_unbind, 1},
-    [CONSUME] = {"consume", consume, 1},
+    [EXCHANGE_DECLARE] = {"exchange_declare", exchange_declare, RECORDED},
+    [EXCHANGE_DELETE] = {"exchange_delete", exchange_delete, FORGETS_EXCHANGE},
+    [QUEUE_DECLARE] = {"queue_declare", queue_declare, RECORDED},
+    [QUEUE_DELETE] = {"queue_delete", queue_delete, FORGETS_QUEUE},
+    [QUEUE_PURGE] = {"queue_purge", queue_purge, NOT_RECORDED},
+    [QUEUE_BIND] = {"queue_bind", queue_bind, RECORDED},
+    [QUEUE_UNBIND] = {"queue_unbind", queue_unbind, RECORDED},
+    [CONSUME] = {"consume", consume, RECORDED},
 };
 
+/* A record is {kind, first argument, second, ...}: where the names are. */
 #define RECORDED_ARGUMENTS 4
+#define FIRST_ARGUMENT 2  /* the queue (exchange for exchange_declare) */
+#define SECOND_ARGUMENT 3 /* the exchange of a binding */
+#define CONSUMER_TAG 4
 
 static void record(lua_State *L, enum operation_kind kind) {
     lua_getfenv(L, 1);
@@ -627,6 +635,46 @@ static void record(lua_State *L, enum operation_kind kind) {
     lua_pop(L, 2);
 }
 
+/* Drops the records of kind whose field at position equals the value at index. */
+static void forget(lua_State *L, enum operation_kind kind, int position, int index) {
+    lua_getfenv(L, 1);
+    lua_getfield(L, -1, "topology");
+    int old = lua_gettop(L), count = (int)lua_objlen(L, old), kept = 0;
+    lua_createtable(L, count, 0);
+    for (int i = 1; i <= count; i++) {
+        lua_rawgeti(L, old, i);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, position);
+        int matches = lua_tointeger(L, -2) == kind && lua_rawequal(L, -1, index);
+        lua_pop(L, 2);
+        if (matches)
+            lua_pop(L, 1);
+        else
+            lua_rawseti(L, old + 1, ++kept);
+    }
+    lua_setfield(L, old - 1, "topology");
+    lua_pop(L, 2);
+}
+
+/* A deleted queue or exchange is not declared again, nor bound, nor consumed, after a reconnection. */
+static void apply_record_effect(lua_State *L, enum operation_kind kind) {
+    switch (operations[kind].effect) {
+    case RECORDED: record(L, kind); break;
+    case FORGETS_QUEUE:
+        forget(L, QUEUE_DECLARE, FIRST_ARGUMENT, 2);
+        forget(L, QUEUE_BIND, FIRST_ARGUMENT, 2);
+        forget(L, QUEUE_UNBIND, FIRST_ARGUMENT, 2);
+        forget(L, CONSUME, FIRST_ARGUMENT, 2);
+        break;
+    case FORGETS_EXCHANGE:
+        forget(L, EXCHANGE_DECLARE, FIRST_ARGUMENT, 2);
+        forget(L, QUEUE_BIND, SECOND_ARGUMENT, 2);
+        forget(L, QUEUE_UNBIND, SECOND_ARGUMENT, 2);
+        break;
+    case NOT_RECORDED: break;
+    }
+}
+
 /* Replays every recorded operation on a fresh connection. Raises when the broker refuses one. */
 static enum outcome restore_topology(lua_State *L, connection *c) {
     lua_getfenv(L, 1);
@@ -635,10 +683,6 @@ static enum outcome restore_topology(lua_State *L, connection *c) {
     int count = (int)lua_objlen(L, topology);
     for (int i = 1; i <= count; i++) {
         lua_rawgeti(L, topology, i);
-        if (lua_type(L, -1) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            continue;
-        }
         int entry = lua_gettop(L);
         lua_rawgeti(L, entry, 1);
         enum operation_kind kind = (enum operation_kind)lua_tointeger(L, -1);
@@ -646,8 +690,13 @@ static enum outcome restore_topology(lua_State *L, connection *c) {
         for (int a = 0; a < RECORDED_ARGUMENTS; a++)
             lua_rawgeti(L, entry, a + 2);
         enum outcome outcome = operations[kind].run(L, c, arg);
-        if (outcome == CHANNEL_ERROR)
-            return luaL_error(L, "reconnect: restoring %s failed: %s", operations[kind].name, c->error);
+        if (outcome == CHANNEL_ERROR) {
+            /* no half-restored session: every later operation tries again, and raises again until fixed */
+            char why[2 * MESSAGE_SIZE];
+            snprintf(why, sizeof why, "restoring %s failed: %s", operations[kind].name, c->error);
+            lose(c, why);
+            return luaL_error(L, "reconnect: %s", why);
+        }
         if (outcome == LOST) {
             lua_settop(L, topology - 2);
             return LOST;
@@ -696,8 +745,7 @@ static int run(lua_State *L, connection *c, enum operation_kind kind) {
         recycle_amqp_pool(&c->pool);
         enum outcome outcome = operations[kind].run(L, c, 2);
         if (outcome == DONE) {
-            if (operations[kind].recorded)
-                record(L, kind);
+            apply_record_effect(L, kind);
             return lua_gettop(L) - top;
         }
         lua_settop(L, top);
@@ -712,11 +760,33 @@ static int run(lua_State *L, connection *c, enum operation_kind kind) {
     }
 OPERATION_METHOD(exchange_declare, EXCHANGE_DECLARE)
 OPERATION_METHOD(exchange_delete, EXCHANGE_DELETE)
-OPERATION_METHOD(queue_declare, QUEUE_DECLARE)
 OPERATION_METHOD(queue_delete, QUEUE_DELETE)
 OPERATION_METHOD(queue_purge, QUEUE_PURGE)
 OPERATION_METHOD(queue_bind, QUEUE_BIND)
 OPERATION_METHOD(queue_unbind, QUEUE_UNBIND)
+
+/* Puts prefix .. 16 random hex digits at index: names that stay the same across reconnections. */
+static void put_unique_name(lua_State *L, int index, const char *prefix) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "silo.core");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "random_hex");
+    lua_pushinteger(L, 8);
+    lua_call(L, 1, 1);
+    lua_pushfstring(L, "%s%s", prefix, lua_tostring(L, -1));
+    lua_replace(L, index);
+    lua_pop(L, 2);
+}
+
+/* conn:queue_declare([name], options): without a name the client names the queue (silo.queue.<hex>) rather
+ * than the broker, so that a reconnection declares it again under the same name. */
+static int connection_queue_declare(lua_State *L) {
+    connection *c = check_connection(L);
+    lua_settop(L, 1 + RECORDED_ARGUMENTS);
+    if (lua_isnil(L, 2))
+        put_unique_name(L, 2, "silo.queue.");
+    return run(L, c, QUEUE_DECLARE);
+}
 
 /* conn:consume(queue, {prefetch = n, exclusive = bool}) -> consumer tag, stable across reconnections. */
 static int connection_consume(lua_State *L) {
@@ -727,16 +797,8 @@ static int connection_consume(lua_State *L) {
         lua_newtable(L);
     }
     luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "silo.core");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "random_hex");
-    lua_pushinteger(L, 8);
-    lua_call(L, 1, 1);
-    lua_pushfstring(L, "silo-%s", lua_tostring(L, -1));
-    lua_replace(L, 4);
     lua_settop(L, 4);
+    put_unique_name(L, 4, "silo-");
     run(L, c, CONSUME);
     lua_pushvalue(L, 4);
     return 1;
@@ -843,26 +905,9 @@ static enum outcome read_channel_close(connection *c, amqp_channel_t channel, am
 static void read_cancel(lua_State *L, connection *c, amqp_basic_cancel_t *cancel) {
     snprintf(c->cancelled, sizeof c->cancelled, "the broker cancelled consumer '%.*s' (its queue was deleted?)",
              (int)cancel->consumer_tag.len, (char *)cancel->consumer_tag.bytes);
-    lua_getfenv(L, 1);
-    lua_getfield(L, -1, "topology");
-    int count = (int)lua_objlen(L, -1);
-    for (int i = 1; i <= count; i++) {
-        lua_rawgeti(L, -1, i);
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            lua_rawgeti(L, -1, 1);
-            lua_rawgeti(L, -2, 4);
-            size_t length;
-            const char *tag = lua_tolstring(L, -1, &length);
-            if (lua_tointeger(L, -2) == CONSUME && tag && length == cancel->consumer_tag.len &&
-                memcmp(tag, cancel->consumer_tag.bytes, length) == 0) {
-                lua_pushboolean(L, 0);
-                lua_rawseti(L, -5, i);
-            }
-            lua_pop(L, 2);
-        }
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
+    push_bytes(L, cancel->consumer_tag);
+    forget(L, CONSUME, CONSUMER_TAG, lua_gettop(L));
+    lua_pop(L, 1);
 }
 
 static enum outcome dispatch_method(lua_State *L, connection *c, amqp_frame_t *frame) {
@@ -1066,21 +1111,38 @@ static int connection_receive(lua_State *L) {
 }
 
 /* The channel and tag of a delivery received on the current connection, else raises. */
+/* Pushes the channel of the consumer whose tag is at index (nil when cancelled or unknown). */
+static void push_consumer_channel(lua_State *L, int index) {
+    lua_getfenv(L, 1);
+    lua_getfield(L, -1, "consumer_channels");
+    lua_pushvalue(L, index);
+    lua_rawget(L, -2);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+/* The channel and tag of a delivery received on the current connection by a live consumer, else raises. */
 static amqp_channel_t delivery_of(lua_State *L, connection *c, const char *operation, uint64_t *tag) {
     luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 3);
     lua_getfield(L, 2, "channel");
     lua_getfield(L, 2, "delivery_tag");
     lua_getfield(L, 2, "generation");
+    lua_getfield(L, 2, "consumer_tag");
     int64_t delivery_tag;
-    if (!lua_isnumber(L, -3) || !silo_to_int64(L, -2, &delivery_tag) || !lua_isnumber(L, -1))
+    if (!lua_isnumber(L, 4) || !silo_to_int64(L, 5, &delivery_tag) || !lua_isnumber(L, 6) || !lua_isstring(L, 7))
         luaL_error(L, "%s: not a delivery from receive", operation);
     ensure_connected(L, c);
-    if ((unsigned)lua_tointeger(L, -1) != c->generation)
+    if ((unsigned)lua_tointeger(L, 6) != c->generation)
         luaL_error(L, "%s: delivery %d came before the connection was re-established; the broker redelivers it",
                    operation, (int)delivery_tag);
+    push_consumer_channel(L, 7);
+    if (!lua_equal(L, 4, 8))
+        luaL_error(L, "%s: consumer '%s' was cancelled; the broker requeued its delivery %d", operation,
+                   lua_tostring(L, 7), (int)delivery_tag);
     *tag = (uint64_t)delivery_tag;
-    amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, -3);
-    lua_pop(L, 3);
+    amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, 4);
+    lua_settop(L, 3);
     return channel;
 }
 
@@ -1120,17 +1182,18 @@ static int connection_cancel(lua_State *L) {
     connection *c = check_connection(L);
     size_t length;
     const char *tag = luaL_checklstring(L, 2, &length);
+    lua_settop(L, 2);
     ensure_connected(L, c);
+    push_consumer_channel(L, 2);
+    if (!lua_isnumber(L, 3))
+        return luaL_error(L, "cancel: no consumer '%s' on this connection", tag);
+    amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, 3);
+    forget(L, CONSUME, CONSUMER_TAG, 2);
     lua_getfenv(L, 1);
     lua_getfield(L, -1, "consumer_channels");
     lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    if (!lua_isnumber(L, -1))
-        return luaL_error(L, "cancel: no consumer '%s' on this connection", tag);
-    amqp_channel_t channel = (amqp_channel_t)lua_tointeger(L, -1);
-    amqp_basic_cancel_t cancel = {{length, (void *)tag}, 0};
-    read_cancel(L, c, &cancel);
-    c->cancelled[0] = '\0';
+    lua_pushnil(L);
+    lua_rawset(L, -3);
     reply_outcome(c, channel, amqp_channel_close(c->state, channel, AMQP_REPLY_SUCCESS));
     return 0;
 }
@@ -1250,19 +1313,6 @@ static void redact_url(lua_State *L, connection *c) {
     lua_pop(L, 2);
 }
 
-static void default_url(lua_State *L, int index) {
-    if (!lua_isnoneornil(L, index))
-        return;
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "silo.config");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "get");
-    lua_pushliteral(L, "amqp_url");
-    lua_call(L, 1, 1);
-    lua_replace(L, index);
-    lua_pop(L, 1);
-}
-
 static void parse_url(lua_State *L, connection *c, const char *full_url) {
     const char *query = strchr(full_url, '?');
     c->url = copy_string(L, full_url, query ? (size_t)(query - full_url) : strlen(full_url));
@@ -1285,7 +1335,7 @@ static void init_environment(lua_State *L) {
 /* amqp.connect([url], {reconnect_timeout = seconds}) -> connection; the URL defaults to the amqp_url setting. */
 static int amqp_connect(lua_State *L) {
     lua_settop(L, 2);
-    default_url(L, 1);
+    silo_binding_default_setting(L, 1, "amqp_url");
     luaL_checkstring(L, 1);
     connection *c = lua_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
@@ -1329,22 +1379,16 @@ static const luaL_Reg connection_methods[] = {
     {"reject", connection_reject},
     {"status", connection_status},
     {"close", connection_close},
+    {"__gc", connection_gc},
+    {"__tostring", connection_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg module_functions[] = {
+    {"connect", amqp_connect},
     {NULL, NULL},
 };
 
 int luaopen_silo_amqp(lua_State *L) {
-    if (luaL_newmetatable(L, CONNECTION_METATABLE)) {
-        luaL_register(L, NULL, connection_methods);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, connection_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, connection_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushcfunction(L, amqp_connect);
-    lua_setfield(L, -2, "connect");
-    return 1;
+    return silo_binding_open(L, CONNECTION_METATABLE, connection_methods, module_functions);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binding.h"
 #include "host.h"
 #include "values.h"
 
@@ -219,19 +220,6 @@ static int client_close(lua_State *L) {
     return 0;
 }
 
-static void default_servers(lua_State *L) {
-    if (!lua_isnoneornil(L, 1))
-        return;
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "silo.config");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "get");
-    lua_pushliteral(L, "memcached_servers");
-    lua_call(L, 1, 1);
-    lua_replace(L, 1);
-    lua_pop(L, 1);
-}
-
 static uint64_t milliseconds_option(lua_State *L, const char *name, double fallback_seconds) {
     double seconds = fallback_seconds;
     if (lua_type(L, 2) == LUA_TTABLE) {
@@ -257,7 +245,7 @@ static void configure(memcached_st *memc, uint64_t connect_ms, uint64_t io_ms) {
  * The server list defaults to the memcached_servers setting; nothing is contacted until the first command. */
 static int memcached_connect(lua_State *L) {
     lua_settop(L, 2);
-    default_servers(L);
+    silo_binding_default_setting(L, 1, "memcached_servers");
     const char *servers = luaL_checkstring(L, 1);
     client *c = lua_newuserdata(L, sizeof *c);
     c->memc = NULL;
@@ -280,20 +268,14 @@ static int memcached_connect(lua_State *L) {
 static const luaL_Reg client_methods[] = {
     {"get", client_get},       {"gets", client_gets},     {"set", client_set},     {"add", client_add},
     {"cas", client_cas},       {"delete", client_delete}, {"incr", client_incr},   {"close", client_close},
+    {"__gc", client_close},    {NULL, NULL},
+};
+
+static const luaL_Reg module_functions[] = {
+    {"connect", memcached_connect},
     {NULL, NULL},
 };
 
 int luaopen_silo_memcached(lua_State *L) {
-    if (luaL_newmetatable(L, CLIENT_METATABLE)) {
-        luaL_register(L, NULL, client_methods);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, client_close);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushcfunction(L, memcached_connect);
-    lua_setfield(L, -2, "connect");
-    return 1;
+    return silo_binding_open(L, CLIENT_METATABLE, client_methods, module_functions);
 }
