@@ -205,6 +205,7 @@ describe("silo.amqp", function()
     local beating = amqp.connect(config.get("amqp_url") .. "?heartbeat=1")
     finally(function() beating:close() end)
     assert.equal(1, beating:status().heartbeat)
+    beating:exchange_declare(exchange, "topic", { durable = false }) -- so that its reconnection restores it too
     local own = beating:queue_declare(nil, { durable = false, exclusive = true })
     assert.matches("^silo%.queue%.%x+$", own)
     beating:queue_bind(own, exchange, "event.#")
