@@ -205,6 +205,7 @@ describe("silo.amqp", function()
     local beating = amqp.connect(config.get("amqp_url") .. "?heartbeat=1")
     finally(function() beating:close() end)
     assert.equal(1, beating:status().heartbeat)
+    beating:exchange_declare(exchange, "topic", { durable = false }) -- so that its reconnection restores it too
     local own = beating:queue_declare(nil, { durable = false, exclusive = true })
     assert.matches("^silo%.queue%.%x+$", own)
     beating:queue_bind(own, exchange, "event.#")
@@ -251,6 +252,12 @@ describe("silo.amqp", function()
       "publish_batch: message 1 must be a table, got a string")
     assert.has_error(function() conn:publish_batch({ { exchange = exchange } }) end,
       "publish_batch: message 1 needs exchange, routing_key and body strings")
+    assert.has_error(function()
+      conn:publish_batch({ { exchange = exchange, routing_key = "event.1", body = "good" },
+        { exchange = exchange, routing_key = "event.2", body = "bad", headers = { f = print } } })
+    end, "amqp: a function cannot go in a field table")
+    local _, stored = conn:queue_declare(queue, { durable = false, auto_delete = true })
+    assert.equal(0, stored) -- a batch with a bad message sends none
   end)
 
   it("refuses to ack something that is not a delivery or cancel an unknown consumer", function()

@@ -995,46 +995,64 @@ static void finish_batch(lua_State *L, connection *c) {
                    c->batch_failure);
 }
 
-/* Sends one message: exchange, routing key and body at the given indices, options (mandatory and the
- * properties) in the table at options. */
-static enum outcome send_message(lua_State *L, connection *c, int exchange, int routing_key, int body, int options) {
-    amqp_basic_properties_t properties;
-    read_properties(L, c, options, &properties);
-    int status = amqp_basic_publish(c->state, PUBLISH_CHANNEL, check_bytes(L, exchange), check_bytes(L, routing_key),
-                                    option_flag(L, options, "mandatory", 0), 0, &properties, check_bytes(L, body));
+/* Pushes message i's options table, exchange, routing key and body (for a single publish, arguments 5, 2, 3
+ * and 4) and returns the index of the options table. */
+static int push_message(lua_State *L, int list, int i) {
+    int base = lua_gettop(L) + 1;
+    if (!list) {
+        lua_pushvalue(L, 5);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 3);
+        lua_pushvalue(L, 4);
+        return base;
+    }
+    lua_rawgeti(L, list, i);
+    if (lua_type(L, base) != LUA_TTABLE)
+        luaL_error(L, "publish_batch: message %d must be a table, got a %s", i, luaL_typename(L, base));
+    lua_getfield(L, base, "exchange");
+    lua_getfield(L, base, "routing_key");
+    lua_getfield(L, base, "body");
+    if (!lua_isstring(L, base + 1) || !lua_isstring(L, base + 2) || !lua_isstring(L, base + 3))
+        luaL_error(L, "publish_batch: message %d needs exchange, routing_key and body strings", i);
+    return base;
+}
+
+/* Every message's properties, encoded before anything is sent so that a bad message sends none. */
+static amqp_basic_properties_t *prepare_messages(lua_State *L, connection *c, int list, size_t count) {
+    amqp_basic_properties_t *properties = pool_alloc(L, c, sizeof *properties * count);
+    for (int i = 1; (size_t)i <= count; i++) {
+        int base = push_message(L, list, i);
+        read_properties(L, c, base, &properties[i - 1]);
+        lua_settop(L, base - 1);
+    }
+    return properties;
+}
+
+static enum outcome send_message(lua_State *L, connection *c, int list, int i, amqp_basic_properties_t *properties) {
+    int base = push_message(L, list, i);
+    int status = amqp_basic_publish(c->state, PUBLISH_CHANNEL, lua_bytes(L, base + 1), lua_bytes(L, base + 2),
+                                    option_flag(L, base, "mandatory", 0), 0, properties, lua_bytes(L, base + 3));
+    lua_settop(L, base - 1);
     if (status != AMQP_STATUS_OK)
         return lose(c, amqp_error_string2(status));
     c->next_publish_tag++;
     return DONE;
 }
 
-static enum outcome send_listed_message(lua_State *L, connection *c, int list, int i) {
-    lua_rawgeti(L, list, i);
-    int message = lua_gettop(L);
-    if (lua_type(L, message) != LUA_TTABLE)
-        luaL_error(L, "publish_batch: message %d must be a table, got a %s", i, luaL_typename(L, message));
-    lua_getfield(L, message, "exchange");
-    lua_getfield(L, message, "routing_key");
-    lua_getfield(L, message, "body");
-    if (!lua_isstring(L, message + 1) || !lua_isstring(L, message + 2) || !lua_isstring(L, message + 3))
-        luaL_error(L, "publish_batch: message %d needs exchange, routing_key and body strings", i);
-    enum outcome outcome = send_message(L, c, message + 1, message + 2, message + 3, message);
-    lua_settop(L, message - 1);
-    return outcome;
-}
-
-/* Waits out a connection.blocked, sends the messages and waits for all their confirms. */
-static enum outcome publish_once(lua_State *L, connection *c, int list, int count, int single) {
+/* Waits out a connection.blocked, sends the messages (list 0: the arguments of a single publish) and waits for
+ * all their confirms. */
+static enum outcome publish_once(lua_State *L, connection *c, int list, size_t count) {
     enum outcome outcome = drain_frames(L, c);
     while (outcome == DONE && c->blocked)
         outcome = handle_next_frame(L, c, NULL);
     if (outcome == LOST)
         return LOST;
     recycle_amqp_pool(&c->pool);
-    start_batch(L, c, (size_t)count);
-    for (int i = 1; i <= count && outcome == DONE; i++)
-        outcome = single ? send_message(L, c, 2, 3, 4, 5) : send_listed_message(L, c, list, i);
-    while (outcome != LOST && c->batch_confirmed < (size_t)count && !c->publish_channel_closed)
+    amqp_basic_properties_t *properties = prepare_messages(L, c, list, count);
+    start_batch(L, c, count);
+    for (int i = 1; (size_t)i <= count && outcome == DONE; i++)
+        outcome = send_message(L, c, list, i, &properties[i - 1]);
+    while (outcome != LOST && c->batch_confirmed < count && !c->publish_channel_closed)
         outcome = handle_next_frame(L, c, NULL);
     if (outcome == LOST) {
         c->batch_size = 0;
@@ -1044,10 +1062,10 @@ static enum outcome publish_once(lua_State *L, connection *c, int list, int coun
     return DONE;
 }
 
-static int publish(lua_State *L, connection *c, int list, int count, int single) {
+static int publish(lua_State *L, connection *c, int list, size_t count) {
     for (;;) {
         ensure_connected(L, c);
-        if (publish_once(L, c, list, count, single) == DONE)
+        if (publish_once(L, c, list, count) == DONE)
             return 0;
     }
 }
@@ -1061,7 +1079,7 @@ static int connection_publish(lua_State *L) {
     if (!lua_isnoneornil(L, 5))
         luaL_checktype(L, 5, LUA_TTABLE);
     lua_settop(L, 5);
-    return publish(L, c, 0, 1, 1);
+    return publish(L, c, 0, 1);
 }
 
 /* conn:publish_batch({ {exchange=, routing_key=, body=, ...options}, ... }): one wait for every confirm. */
@@ -1069,8 +1087,8 @@ static int connection_publish_batch(lua_State *L) {
     connection *c = check_connection(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    int count = (int)lua_objlen(L, 2);
-    return count == 0 ? 0 : publish(L, c, 2, count, 0);
+    size_t count = lua_objlen(L, 2);
+    return count == 0 ? 0 : publish(L, c, 2, count);
 }
 
 /* ---------- consuming ---------- */
