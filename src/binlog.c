@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "binding.h"
 #include "binlog.h"
 #include "binlog_decode.h"
 #include "host.h"
@@ -810,13 +811,5 @@ static const luaL_Reg binlog_functions[] = {
 };
 
 int luaopen_silo_binlog(lua_State *L) {
-    if (luaL_newmetatable(L, STREAM_METATABLE)) {
-        luaL_register(L, NULL, stream_methods);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-    lua_newtable(L);
-    luaL_register(L, NULL, binlog_functions);
-    return 1;
+    return silo_binding_open(L, STREAM_METATABLE, stream_methods, binlog_functions);
 }

@@ -7,6 +7,7 @@
 #include <mongoc/mongoc.h>
 #include <string.h>
 
+#include "binding.h"
 #include "bson_values.h"
 #include "host.h"
 #include "values.h"
@@ -291,16 +292,8 @@ static int client_collection(lua_State *L) {
 }
 
 static const char *uri_argument(lua_State *L) {
-    if (lua_isnoneornil(L, 1)) {
-        lua_settop(L, 0);
-        lua_getglobal(L, "require");
-        lua_pushstring(L, "silo.config");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "get");
-        lua_pushstring(L, "mongo_uri");
-        lua_call(L, 1, 1);
-        lua_replace(L, 1);
-    }
+    lua_settop(L, 1);
+    silo_binding_default_setting(L, 1, "mongo_uri");
     return luaL_checkstring(L, 1);
 }
 

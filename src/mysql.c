@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "binding.h"
 #include "host.h"
 #include "values.h"
 
@@ -941,23 +942,10 @@ static int connection_tostring(lua_State *L) {
     return 1;
 }
 
-static void push_configured_url(lua_State *L) {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "silo.config");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "get");
-    lua_pushliteral(L, "mysql_url");
-    lua_call(L, 1, 1);
-    lua_remove(L, -2);
-}
-
 /* mysql.connect([url]) -> db; without a URL, the mysql_url setting */
 static int module_connect(lua_State *L) {
     lua_settop(L, 1);
-    if (lua_isnil(L, 1)) {
-        push_configured_url(L);
-        lua_replace(L, 1);
-    }
+    silo_binding_default_setting(L, 1, "mysql_url");
     const char *url = luaL_checkstring(L, 1);
     struct connection *c = lua_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
@@ -977,13 +965,8 @@ static int module_connect(lua_State *L) {
 
 static const luaL_Reg connection_methods[] = {
     {"query", connection_query},       {"exec", connection_exec},   {"transaction", connection_transaction},
-    {"snapshot", connection_snapshot}, {"close", connection_close}, {NULL, NULL},
-};
-
-static const luaL_Reg connection_metamethods[] = {
-    {"__gc", connection_gc},
-    {"__tostring", connection_tostring},
-    {NULL, NULL},
+    {"snapshot", connection_snapshot}, {"close", connection_close}, {"__gc", connection_gc},
+    {"__tostring", connection_tostring}, {NULL, NULL},
 };
 
 static const luaL_Reg module_functions[] = {
@@ -992,14 +975,5 @@ static const luaL_Reg module_functions[] = {
 };
 
 int luaopen_silo_mysql(lua_State *L) {
-    if (luaL_newmetatable(L, CONNECTION_METATABLE)) {
-        luaL_register(L, NULL, connection_metamethods);
-        lua_newtable(L);
-        luaL_register(L, NULL, connection_methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-    lua_newtable(L);
-    luaL_register(L, NULL, module_functions);
-    return 1;
+    return silo_binding_open(L, CONNECTION_METATABLE, connection_methods, module_functions);
 }
