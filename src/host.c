@@ -12,6 +12,7 @@
 
 static const luaL_Reg c_bindings[] = {
     {"silo.core", luaopen_silo_core},
+    {"silo.binlog", luaopen_silo_binlog},
     {NULL, NULL},
 };
 

@@ -13,11 +13,13 @@
 static char int64_constructor_key;
 static char int64_istype_key;
 static char uint64_istype_key;
+static char uint64_constructor_key;
 
 static const char int64_helpers[] =
     "local ffi = require 'ffi'\n"
     "local int64, uint64 = ffi.typeof('int64_t'), ffi.typeof('uint64_t')\n"
-    "return function() return int64() end,\n"
+    "return function() return uint64() end,\n"
+    "       function() return int64() end,\n"
     "       function(v) return ffi.istype(int64, v) end,\n"
     "       function(v) return ffi.istype(uint64, v) end\n";
 
@@ -95,7 +97,7 @@ void silo_values_open(lua_State *L) {
     luaL_register(L, NULL, datetime_methods);
     lua_pop(L, 1);
     if (luaL_loadbuffer(L, int64_helpers, sizeof int64_helpers - 1, "=silo.values") != 0 ||
-        lua_pcall(L, 0, 3, 0) != 0)
+        lua_pcall(L, 0, 4, 0) != 0)
         luaL_error(L, "cannot set up int64 values: %s", lua_tostring(L, -1));
     lua_pushlightuserdata(L, &uint64_istype_key);
     lua_insert(L, -2);
@@ -104,6 +106,9 @@ void silo_values_open(lua_State *L) {
     lua_insert(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
     lua_pushlightuserdata(L, &int64_constructor_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, &uint64_constructor_key);
     lua_insert(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
 }
@@ -116,12 +121,23 @@ int silo_is_null(lua_State *L, int index) {
     return lua_type(L, index) == LUA_TLIGHTUSERDATA && lua_touserdata(L, index) == NULL;
 }
 
-void silo_push_int64_cdata(lua_State *L, int64_t v) {
-    lua_pushlightuserdata(L, &int64_constructor_key);
+static void push_cdata(lua_State *L, void *constructor_key, const void *payload) {
+    lua_pushlightuserdata(L, constructor_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     lua_call(L, 0, 1);
     /* lua_topointer on a cdata is the address of its payload */
-    memcpy((void *)lua_topointer(L, -1), &v, sizeof v);
+    memcpy((void *)lua_topointer(L, -1), payload, 8);
+}
+
+void silo_push_int64_cdata(lua_State *L, int64_t v) {
+    push_cdata(L, &int64_constructor_key, &v);
+}
+
+void silo_push_uint64(lua_State *L, uint64_t v) {
+    if (v <= (uint64_t)INT64_MAX)
+        silo_push_int64(L, (int64_t)v);
+    else
+        push_cdata(L, &uint64_constructor_key, &v);
 }
 
 void silo_push_int64(lua_State *L, int64_t v) {

@@ -3,6 +3,7 @@
  *   NULL (SQL NULL, BSON null, JSON null)  -> silo.null, a light userdata holding NULL (require("silo.core").null)
  *   integers with |v| <= 2^53                -> Lua numbers (exact in a double)
  *   other 64-bit integers                    -> LuaJIT int64_t cdata (5LL), never a rounded double
+ *   unsigned integers beyond INT64_MAX       -> LuaJIT uint64_t cdata (5ULL)
  *   a point in time (DATETIME, BSON date)    -> a silo.datetime: a table { ms = <milliseconds since the epoch,
  *                                               UTC> } with metatable "silo.datetime" (__tostring gives ISO 8601
  *                                               "2026-11-28T12:40:31.123Z", __eq, __lt, __le)
@@ -25,6 +26,9 @@ int silo_is_null(lua_State *L, int index);
 void silo_push_int64(lua_State *L, int64_t v);
 /* Pushes v always as int64_t cdata (to keep a BSON int64's kind through a round trip). */
 void silo_push_int64_cdata(lua_State *L, int64_t v);
+
+/* Pushes v like silo_push_int64 when it fits an int64_t, else as uint64_t cdata. */
+void silo_push_uint64(lua_State *L, uint64_t v);
 
 /* 1 and *out when the value is int64_t/uint64_t cdata or an integral Lua number in int64 range, else 0. */
 int silo_to_int64(lua_State *L, int index, int64_t *out);
