@@ -13,6 +13,8 @@
 static const luaL_Reg c_bindings[] = {
     {"silo.core", luaopen_silo_core},
     {"silo.binlog", luaopen_silo_binlog},
+    {"silo.amqp", luaopen_silo_amqp},
+    {"silo.memcached", luaopen_silo_memcached},
     {NULL, NULL},
 };
 
