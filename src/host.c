@@ -15,6 +15,8 @@ static const luaL_Reg c_bindings[] = {
     {"silo.binlog", luaopen_silo_binlog},
     {"silo.amqp", luaopen_silo_amqp},
     {"silo.memcached", luaopen_silo_memcached},
+    {"silo.bson", luaopen_silo_bson},
+    {"silo.mongo", luaopen_silo_mongo},
     {NULL, NULL},
 };
 

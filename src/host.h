@@ -9,6 +9,8 @@ int luaopen_silo_core(lua_State *L);
 int luaopen_silo_binlog(lua_State *L);
 int luaopen_silo_amqp(lua_State *L);
 int luaopen_silo_memcached(lua_State *L);
+int luaopen_silo_bson(lua_State *L);
+int luaopen_silo_mongo(lua_State *L);
 
 /* Creates the process's Lua state with the standard libraries, package.path pointing at the runtime's
  * lua/ directory (installed or in the source tree) and the C bindings preloaded. Exits on out of memory. */
