@@ -15,6 +15,7 @@ static const luaL_Reg c_bindings[] = {
     {"silo.binlog", luaopen_silo_binlog},
     {"silo.amqp", luaopen_silo_amqp},
     {"silo.memcached", luaopen_silo_memcached},
+    {"silo.mysql", luaopen_silo_mysql},
     {"silo.bson", luaopen_silo_bson},
     {"silo.mongo", luaopen_silo_mongo},
     {NULL, NULL},

@@ -9,6 +9,7 @@ int luaopen_silo_core(lua_State *L);
 int luaopen_silo_binlog(lua_State *L);
 int luaopen_silo_amqp(lua_State *L);
 int luaopen_silo_memcached(lua_State *L);
+int luaopen_silo_mysql(lua_State *L);
 int luaopen_silo_bson(lua_State *L);
 int luaopen_silo_mongo(lua_State *L);
 
