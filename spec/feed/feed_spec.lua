@@ -29,7 +29,7 @@ describe("the feed", function()
 
   after_each(function()
     support.cleanup(db, table_name, broker, exchange, queue)
-    os.remove(checkpoint_path)
+    if checkpoint_path then os.remove(checkpoint_path) end
   end)
 
   it("publishes inserts, updates, deletes and every row of a multi-row statement, in commit order", function()
