@@ -34,22 +34,21 @@ local function parse_flags(args, allowed)
   return positional, flags
 end
 
--- The observed models of the application in app_root.
-local function observed_models()
+-- A feed of the observed models of the application in app_root.
+local function new_feed()
   local app = require("silo.app").new()
   local loaded, err = app:load()
   if not loaded then error(err, 0) end
-  return app.observed.models()
+  return require("silo.feed").new { models = app.observed.models() }
 end
 
 function cli.feed(...)
   if select("#", ...) > 0 then return usage_error("feed", "takes no arguments") end
-  local ok, models = pcall(observed_models)
+  local ok, feed = pcall(new_feed)
   if not ok then
-    io.stderr:write("silo-lua feed: ", tostring(models), "\n")
+    io.stderr:write("silo-lua feed: ", tostring(feed), "\n")
     return 1
   end
-  local feed = require("silo.feed").new { models = models }
   return feed:run()
 end
 
@@ -74,12 +73,18 @@ function cli.publish(...)
   local message = require("silo.feed.message")
   local built, body, routing_key, message_id = pcall(message.hand_made, op, model, id,
     { attributes = attributes, changes = changes })
-  if not built then return usage_error("publish", (tostring(body):gsub("^.-:%d+: ", ""))) end
+  if not built then return usage_error("publish", require("silo.errors").without_location(body)) end
   local exchange = config.get("exchange")
-  local broker = require("silo.amqp").connect(config.get("amqp_url"))
-  broker:exchange_declare(exchange, "topic", { durable = true })
-  broker:publish_batch({ message.envelope(exchange, body, routing_key, message_id) })
-  broker:close()
+  local sent, err = pcall(function()
+    local broker = require("silo.amqp").connect(config.get("amqp_url"), { reconnect_timeout = 10 })
+    broker:exchange_declare(exchange, "topic", { durable = true })
+    broker:publish_batch({ message.envelope(exchange, body, routing_key, message_id) })
+    broker:close()
+  end)
+  if not sent then
+    io.stderr:write("silo-lua publish: ", require("silo.errors").without_location(err), "\n")
+    return 1
+  end
   print(string.format("published %s %s to %s (message id %s)", routing_key, tostring(id), exchange, message_id))
   return 0
 end

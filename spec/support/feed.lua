@@ -1,5 +1,6 @@
 -- The feed's specs: a database of their own (silo_feed_spec), a table in it, an exchange and a queue of their own.
 local amqp = require "silo.amqp"
+local cli = require "spec.support.cli"
 local config = require "silo.config"
 local core = require "silo.core"
 local json = require "silo.json"
@@ -59,6 +60,170 @@ function support.cleanup(db, table_name, broker, exchange, queue)
     broker:exchange_delete(exchange)
     broker:close()
   end
+end
+
+-- The binlog position now, as SILO_FEED_START takes it: "FILE:POS".
+function support.binlog_position(db)
+  local status = db:query("SHOW MASTER STATUS")[1]
+  return status.File .. ":" .. status.Position
+end
+
+-- Inserts count rows into table_name, rows_per_transaction to a transaction (one statement each), and
+-- returns the GTIDs of those transactions in commit order.
+function support.write_rows(db, table_name, count, rows_per_transaction)
+  local sql = string.format("INSERT INTO %s (name) SELECT CONCAT('row ', seq) FROM seq_1_to_%d",
+    table_name, rows_per_transaction)
+  local gtids = {}
+  for _ = 1, count / rows_per_transaction do
+    db:exec(sql)
+    gtids[#gtids + 1] = db:query("SELECT @@last_gtid AS gtid")[1].gtid
+  end
+  return gtids
+end
+
+-- The ids of every row in table_name.
+function support.row_ids(db, table_name)
+  local ids = {}
+  for _, row in ipairs(db:query("SELECT id FROM " .. table_name)) do ids[#ids + 1] = row.id end
+  return ids
+end
+
+-- An application directory whose models.lua observes table_name as FeedRow.
+function support.app_root(table_name)
+  local root = os.tmpname()
+  os.remove(root)
+  assert(os.execute("mkdir " .. cli.shell_quote(root)) == 0)
+  local f = assert(io.open(root .. "/models.lua", "w"))
+  f:write(string.format('Model("FeedRow", { table = %q })\nAsynchronousObservers.listen(FeedRow)\n', table_name))
+  f:close()
+  return root
+end
+
+function support.remove_app_root(root)
+  os.remove(root .. "/models.lua")
+  os.remove(root)
+end
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+-- A `silo-lua feed` process started by a spec: only its PID is ever signalled.
+local Process = {}
+Process.__index = Process
+
+-- Starts `silo-lua feed` with env added to the environment; stdout and stderr go to process.log.
+function support.start_feed(env)
+  local base = os.tmpname()
+  local process = setmetatable({ log = base .. ".log", pid_file = base .. ".pid", status_file = base }, Process)
+  os.remove(base)
+  local parts = {}
+  for name, value in pairs(env) do parts[#parts + 1] = name .. "=" .. cli.shell_quote(value) end
+  parts[#parts + 1] = cli.shell_quote(cli.binary()) .. " feed"
+  -- the subshell waits for the feed to record its exit status; $! is the feed's own PID
+  os.execute(string.format("(%s >%s 2>&1 </dev/null & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 &",
+    table.concat(parts, " "), process.log, process.pid_file, process.status_file))
+  local deadline = core.monotonic() + 10
+  repeat
+    process.pid = tonumber(read_file(process.pid_file) or "")
+    if not process.pid then core.sleep(0.01) end
+  until process.pid or core.monotonic() > deadline
+  assert(process.pid, "silo-lua feed did not start")
+  return process
+end
+
+-- The exit status once the process ended (128 + N for signal N), else nil.
+function Process:status()
+  return tonumber(read_file(self.status_file) or "")
+end
+
+function Process:signal(name)
+  if not self:status() then os.execute("kill -" .. name .. " " .. self.pid) end
+end
+
+-- Waits up to seconds for the process to end; its exit status, or nil when it still runs.
+function Process:wait(seconds)
+  local deadline = core.monotonic() + seconds
+  while not self:status() and core.monotonic() < deadline do core.sleep(0.05) end
+  return self:status()
+end
+
+function Process:output()
+  return read_file(self.log) or ""
+end
+
+-- Waits up to seconds for a line of the log matching pattern; the captures, or nil.
+function Process:wait_for_log(pattern, seconds)
+  local deadline = core.monotonic() + seconds
+  repeat
+    local found = { self:output():match(pattern) }
+    if #found > 0 then return unpack(found) end
+    core.sleep(0.05)
+  until core.monotonic() > deadline
+end
+
+-- Ends the process if it still runs (SIGKILL) and removes its files.
+function Process:finish()
+  if not self:status() then
+    self:signal("KILL")
+    self:wait(10)
+  end
+  os.remove(self.log); os.remove(self.pid_file); os.remove(self.status_file)
+end
+
+-- What arrived on a queue, by message id and by row id.
+local Collector = {}
+Collector.__index = Collector
+
+function support.collector(broker)
+  return setmetatable({ broker = broker, message_ids = {}, distinct = 0, deliveries = 0, row_ids = {},
+                        gtids = {} }, Collector)
+end
+
+function Collector:take(delivery)
+  local body = json.decode(delivery.body)
+  self.deliveries = self.deliveries + 1
+  if not self.message_ids[delivery.message_id] then
+    self.message_ids[delivery.message_id] = true
+    self.distinct = self.distinct + 1
+  end
+  self.row_ids[body.id] = true
+  self.gtids[body.source.gtid] = (self.gtids[body.source.gtid] or 0) + 1
+  pcall(self.broker.ack, self.broker, delivery) -- on a lost connection the broker delivers it again
+end
+
+-- Receives until done(collector) is true or nothing arrived for quiet seconds; whether done. A
+-- reconnection of the consumer (the broker restarted) is waited through: unacked messages come again.
+function Collector:receive_until(done, quiet)
+  local idle_since = core.monotonic()
+  while not done(self) do
+    local delivery = self.broker:receive(0.5)
+    if delivery then
+      self:take(delivery)
+      idle_since = core.monotonic()
+    elseif core.monotonic() - idle_since > quiet then
+      return false
+    end
+  end
+  return true
+end
+
+-- Receives until at least count distinct messages arrived, or nothing came for quiet seconds.
+function Collector:receive_distinct(count, quiet)
+  return self:receive_until(function(c) return c.distinct >= count end, quiet)
+end
+
+-- The ids in list that never arrived.
+function Collector:missing_rows(ids)
+  local missing = {}
+  for _, id in ipairs(ids) do
+    if not self.row_ids[id] then missing[#missing + 1] = id end
+  end
+  return missing
 end
 
 return support

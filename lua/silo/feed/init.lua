@@ -4,11 +4,13 @@
 -- to the topic exchange with publisher confirms (silo.amqp), and only then move the checkpoint. A crash
 -- anywhere replays from the checkpoint: at-least-once, never a gap. The broker or MySQL going away is waited
 -- out with backoff; nothing is skipped. SIGTERM/SIGINT: finish the transaction in hand, checkpoint, return.
+-- A failure retrying cannot mend (a server not set up for the feed) is logged and ends the run.
 local amqp = require "silo.amqp"
 local binlog = require "silo.binlog"
 local checkpoint = require "silo.feed.checkpoint"
 local config = require "silo.config"
 local core = require "silo.core"
+local errors = require "silo.errors"
 local message = require "silo.feed.message"
 
 local log = require("silo.log").named("feed")
@@ -77,7 +79,8 @@ function Feed:open_stream(position)
     url = self.mysql_url, tables = self.tables, start = position,
     server_id = self.server_id, heartbeat = self.heartbeat,
   }
-  log.info("reading the binlog of %s from %s", config.redact(self.mysql_url), feed.describe(position))
+  log.info("reading the binlog of %s from %s (connection %d)", config.redact(self.mysql_url), feed.describe(position),
+    self.stream:connection_id())
 end
 
 function feed.describe(position)
@@ -148,11 +151,22 @@ local function stop_requested()
   return false
 end
 
--- Runs until SIGTERM or SIGINT. Failures of MySQL or the broker are logged and retried with backoff from
--- the last confirmed position, for ever: the feed never skips a change.
+-- Failures that time mends: MySQL or the broker unreachable or gone (client errors 2000-2999, a killed
+-- connection, a server shutting down) and a nack. Anything else (the server's settings, a missing grant, a
+-- purged start position, a damaged checkpoint, a refused declaration) stops the feed: retrying cannot help.
+function feed.is_transient(message)
+  local code = tonumber(message:match("%((%d+)%)$"))
+  if code and ((code >= 2000 and code < 3000) or code == 1927 or code == 1053 or code == 4031) then return true end
+  return message:find("^reconnect: cannot reach ") ~= nil or message:find("^connect: cannot connect to ") ~= nil
+    or message:find("^publish: the broker nacked ") ~= nil
+end
+
+-- Runs until SIGTERM or SIGINT (returns 0) or a failure retrying cannot mend (logs it, returns 1). MySQL or
+-- the broker going away is logged and retried with backoff from the last confirmed position, for ever: the
+-- feed never skips a change.
 function Feed:run()
   core.trap_signals()
-  local backoff = 0.5
+  local backoff, status = 0.5, 0
   while not stop_requested() do
     local ok, err = pcall(function()
       if not self.broker then self:connect_broker() end
@@ -163,7 +177,13 @@ function Feed:run()
       backoff = 0.5
     else
       if stop_requested() then break end
-      log.error("%s; retrying in %.1fs from %s", tostring(err), backoff, feed.describe(self.confirmed or "the checkpoint"))
+      local message = errors.without_location(err)
+      if not feed.is_transient(message) then
+        log.error("%s; stopping: retrying cannot help", message)
+        status = 1
+        break
+      end
+      log.error("%s; retrying in %.1fs from %s", message, backoff, feed.describe(self.confirmed or "the checkpoint"))
       if self.stream then pcall(self.stream.close, self.stream) end
       self.stream = nil
       core.sleep(backoff)
@@ -172,7 +192,7 @@ function Feed:run()
   end
   self:close()
   log.info("stopped after publishing %d messages", self.published)
-  return 0
+  return status
 end
 
 return feed

@@ -61,6 +61,10 @@ function message.hand_made(op, model_name, id, options)
   options = options or {}
   local valid = { create = true, update = true, destroy = true }
   if not valid[op] then error("op must be create, update or destroy, got '" .. tostring(op) .. "'", 2) end
+  if type(model_name) ~= "string" or not model_name:match("^%u[%w_]*$") then
+    error("the model must be a class name like Venue, got '" .. tostring(model_name) .. "'", 2)
+  end
+  if options.changes and op ~= "update" then error("changes are only for update, not " .. op, 2) end
   local body = {
     op = op,
     model = model_name,
