@@ -112,28 +112,34 @@ local function read_file(path)
   return text
 end
 
--- A `silo-lua feed` process started by a spec: only its PID is ever signalled.
+-- A process started by a spec: only its PID is ever signalled.
 local Process = {}
 Process.__index = Process
 
--- Starts `silo-lua feed` with env added to the environment; stdout and stderr go to process.log.
-function support.start_feed(env)
+-- Runs command (a shell command line that execs one program) in the background; its stdout and stderr go
+-- to process.log.
+function support.spawn(command)
   local base = os.tmpname()
   local process = setmetatable({ log = base .. ".log", pid_file = base .. ".pid", status_file = base }, Process)
   os.remove(base)
-  local parts = {}
-  for name, value in pairs(env) do parts[#parts + 1] = name .. "=" .. cli.shell_quote(value) end
-  parts[#parts + 1] = cli.shell_quote(cli.binary()) .. " feed"
-  -- the subshell waits for the feed to record its exit status; $! is the feed's own PID
+  -- the subshell waits for the program to record its exit status; $! is the program's own PID
   os.execute(string.format("(%s >%s 2>&1 </dev/null & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 &",
-    table.concat(parts, " "), process.log, process.pid_file, process.status_file))
+    command, process.log, process.pid_file, process.status_file))
   local deadline = core.monotonic() + 10
   repeat
     process.pid = tonumber(read_file(process.pid_file) or "")
     if not process.pid then core.sleep(0.01) end
   until process.pid or core.monotonic() > deadline
-  assert(process.pid, "silo-lua feed did not start")
+  assert(process.pid, "did not start: " .. command)
   return process
+end
+
+-- Starts `silo-lua feed` with env added to the environment.
+function support.start_feed(env)
+  local parts = {}
+  for name, value in pairs(env) do parts[#parts + 1] = name .. "=" .. cli.shell_quote(value) end
+  parts[#parts + 1] = cli.shell_quote(cli.binary()) .. " feed"
+  return support.spawn(table.concat(parts, " "))
 end
 
 -- The exit status once the process ended (128 + N for signal N), else nil.
