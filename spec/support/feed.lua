@@ -112,6 +112,16 @@ local function read_file(path)
   return text
 end
 
+-- Polls condition() until it returns a true value (returned) or seconds passed (nil).
+function support.wait_for(condition, seconds)
+  local deadline = core.monotonic() + seconds
+  repeat
+    local value = condition()
+    if value then return value end
+    core.sleep(0.01)
+  until core.monotonic() > deadline
+end
+
 -- A process started by a spec: only its PID is ever signalled.
 local Process = {}
 Process.__index = Process
@@ -153,23 +163,16 @@ end
 
 -- Waits up to seconds for the process to end; its exit status, or nil when it still runs.
 function Process:wait(seconds)
-  local deadline = core.monotonic() + seconds
-  while not self:status() and core.monotonic() < deadline do core.sleep(0.05) end
-  return self:status()
+  return support.wait_for(function() return self:status() end, seconds)
 end
 
 function Process:output()
   return read_file(self.log) or ""
 end
 
--- Waits up to seconds for a line of the log matching pattern; the captures, or nil.
+-- Waits up to seconds for a line of the log matching pattern; its first capture, or nil.
 function Process:wait_for_log(pattern, seconds)
-  local deadline = core.monotonic() + seconds
-  repeat
-    local found = { self:output():match(pattern) }
-    if #found > 0 then return unpack(found) end
-    core.sleep(0.05)
-  until core.monotonic() > deadline
+  return support.wait_for(function() return self:output():match(pattern) end, seconds)
 end
 
 -- Ends the process if it still runs (SIGKILL) and removes its files.

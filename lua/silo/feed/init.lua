@@ -94,6 +94,16 @@ end
 function Feed:connect_broker()
   self.broker = amqp.connect(self.amqp_url)
   self.broker:exchange_declare(self.exchange, "topic", { durable = true })
+  self.broker_reconnections = 0
+end
+
+-- silo.amqp re-establishes a lost connection by itself and publishes the unconfirmed messages again: say so.
+function Feed:report_reconnections()
+  local reconnections = self.broker:status().reconnections
+  if reconnections > self.broker_reconnections then
+    log.warn("the connection to the broker was lost and re-established; unconfirmed messages were published again")
+    self.broker_reconnections = reconnections
+  end
 end
 
 -- The messages of one transaction, ready for publish_batch.
@@ -113,6 +123,7 @@ function Feed:publish(list)
   for first = 1, #list, SLICE do
     self.broker:publish_batch({ unpack(list, first, math.min(first + SLICE - 1, #list)) })
   end
+  self:report_reconnections()
   self.published = self.published + #list
 end
 
