@@ -5,7 +5,9 @@
 #include <lauxlib.h>
 #include <math.h>
 #include <mysql.h>
+#include <ma_pvio.h> /* after mysql.h, which it needs */
 #include <mariadb_rpl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -718,21 +720,35 @@ static int on_event(lua_State *L, binlog_stream *s, const binlog_event *event) {
     }
 }
 
+/* Whether an event can be read before the deadline: bytes in the connector's read-ahead cache, else the socket
+ * readable in time. With TLS the library buffers decrypted bytes out of sight: assume there are some. A signal
+ * ends the wait, so that a loop asking for signals between calls sees it. */
+static int event_arrives(binlog_stream *s, double deadline) {
+    MARIADB_PVIO *pvio = s->mysql->net.pvio;
+    if (!pvio || pvio->ctls || pvio->cache_pos < pvio->cache + pvio->cache_size)
+        return 1;
+    double left = deadline - monotonic_seconds();
+    struct pollfd socket_fd = {.fd = (int)mysql_get_socket(s->mysql), .events = POLLIN};
+    return poll(&socket_fd, 1, isinf(deadline) ? -1 : left > 0 ? (int)ceil(left * 1000) : 0) > 0;
+}
+
 /* stream:next([timeout]): the next committed transaction that changed observed tables; nil when timeout
- * seconds passed first (checked at each event, and at least every heartbeat); nil, "interrupted" after
+ * seconds passed first (0: only what has already arrived), or a signal came; nil, "interrupted" after
  * interrupt(). Without a timeout it waits for a transaction. */
 static int stream_next(lua_State *L) {
     binlog_stream *s = check_open_stream(L, 1);
     double timeout = luaL_optnumber(L, 2, -1);
     double deadline = timeout >= 0 ? monotonic_seconds() + timeout : INFINITY;
     binlog_event event;
-    while (!s->interrupted && fetch_event(L, s, &event)) {
-        if (on_event(L, s, &event))
-            return 1;
-        if (monotonic_seconds() >= deadline) {
+    while (!s->interrupted) {
+        if (!event_arrives(s, deadline)) {
             lua_pushnil(L);
             return 1;
         }
+        if (!fetch_event(L, s, &event))
+            break;
+        if (on_event(L, s, &event))
+            return 1;
     }
     lua_pushnil(L);
     lua_pushliteral(L, "interrupted");

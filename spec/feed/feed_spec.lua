@@ -109,6 +109,19 @@ describe("the feed", function()
     assert.same({ "a", "b", "c" }, names)
   end)
 
+  it("publishes the transactions already waiting in one step, and checkpoints the last", function()
+    local f = new_feed()
+    for i = 1, 3 do db:exec("INSERT INTO " .. table_name .. " (name) VALUES (?)", "single " .. i) end
+    local last_gtid = db:query("SELECT @@last_gtid AS gtid")[1].gtid
+    core.sleep(0.5) -- the three transactions reach the feed's socket
+    assert.equal(3, f:step(5))
+    f:close()
+    assert.equal(last_gtid, checkpoint.load(checkpoint_path).gtid)
+    local names = {}
+    for _, m in ipairs(support.drain(broker)) do names[#names + 1] = m.body.attributes.name end
+    assert.same({ "single 1", "single 2", "single 3" }, names)
+  end)
+
   it("refuses a start position it cannot parse, and a URL without a database", function()
     assert.has_error(function() feed.parse_start("yesterday") end,
       "feed_start must be now, FILE:POS or a GTID like 0-1-1234, got 'yesterday'")
