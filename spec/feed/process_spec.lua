@@ -2,6 +2,7 @@
 -- killed replica connection in the middle of a stream, each ending with every row delivered at least once.
 -- The broker restart is the one disruption of a shared service; start_app runs in a finally.
 local checkpoint = require "silo.feed.checkpoint"
+local cli = require "spec.support.cli"
 local config = require "silo.config"
 local feed_module = require "silo.feed"
 local mysql = require "silo.mysql"
@@ -92,6 +93,36 @@ describe("silo-lua feed, the process", function()
     assert.equal(published * PER_TRANSACTION, received.distinct)
     local file, pos = start:match("^(.+):(%d+)$")
     assert.is_true(saved.file > file or (saved.file == file and saved.pos > tonumber(pos)), "the checkpoint did not move")
+  end)
+
+  it("exits 1 on a damaged checkpoint and on an exchange of another type, naming them", function()
+    local f = assert(io.open(checkpoint_path, "w"))
+    f:write("position 12\n")
+    f:close()
+    local damaged = start_feed()
+    assert.equal(1, damaged:wait(30), damaged:output())
+    assert.matches("ERROR feed: checkpoint " .. checkpoint_path:gsub("%p", "%%%0") .. ":1: expected gtid=, file= or "
+      .. "pos=, got \"position 12\"; stopping: retrying cannot help\n", damaged:output())
+    os.remove(checkpoint_path)
+
+    broker:exchange_delete(exchange)
+    broker:exchange_declare(exchange, "direct", { durable = true })
+    local mistyped = start_feed()
+    assert.equal(1, mistyped:wait(30), mistyped:output())
+    assert.matches("ERROR feed: exchange_declare: [^\n]*PRECONDITION_FAILED[^\n]*; stopping: retrying cannot help\n",
+      mistyped:output())
+  end)
+
+  it("exits 2 when given arguments and 1 when the application does not load", function()
+    local r = cli.run({ "feed", "extra" })
+    assert.equal(2, r.status)
+    assert.matches("silo%-lua feed: takes no arguments", r.stderr)
+    local f = assert(io.open(root .. "/models.lua", "a"))
+    f:write("AsynchronousObservers.listen(Nothing)\n")
+    f:close()
+    local broken = start_feed()
+    assert.equal(1, broken:wait(30))
+    assert.matches("^silo%-lua feed: models%.lua:3: undefined name 'Nothing'\n$", broken:output())
   end)
 
   it("delivers every change at least once when killed with SIGKILL mid-stream and restarted", function()
