@@ -23,13 +23,6 @@ for i, size in ipairs(sizes) do sizes[i] = tonumber(size) end
 if #sizes == 0 then sizes = { 20000, 100000, 300000 } end
 local PER_TRANSACTION, ROUNDS = 1000, 3
 
-local function rss_mb()
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmRSS:%s+(%d+)")
-    if kb then return tonumber(kb) / 1024 end
-  end
-end
-
 -- A durable exchange and queue, as a silovator's would be, with no consumer: the broker stores every message.
 local function open_queue(broker)
   local suffix = core.random_hex(4)
@@ -89,7 +82,8 @@ local function measure(broker, rows, db, table_name, model, exchange, queue)
   end
   assert(c_rate > 0, "every baseline run failed")
   print(string.format("%7d rows (write %.1f s): feed %7.0f rows/s   librabbitmq-c %7.0f msgs/s of %d bytes   "
-    .. "ratio %.2f   RSS %.0f MB", rows, write_seconds, feed_rate, c_rate, body_bytes, feed_rate / c_rate, rss_mb()))
+    .. "ratio %.2f   RSS %.0f MB", rows, write_seconds, feed_rate, c_rate, body_bytes, feed_rate / c_rate,
+    support.rss_mb()))
 end
 
 local broker = amqp.connect()

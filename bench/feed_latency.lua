@@ -3,7 +3,8 @@
 -- A writer process inserts single-row transactions at RATE per second for SECONDS, each row carrying the
 -- client's clock at the insert; a `silo-lua feed` process publishes them (persistent, confirmed); this process
 -- consumes them from a durable queue and records arrival time minus that clock. The first second is warm-up.
--- Prints p50, p99 and the maximum, and the rate the writer achieved. Servers: $SILO_MYSQL_URL, $SILO_AMQP_URL.
+-- Prints p50, p99 and the maximum, the rate the writer achieved and the feed process's RSS.
+-- Servers: $SILO_MYSQL_URL, $SILO_AMQP_URL.
 package.path = "./?.lua;" .. package.path
 local core = require "silo.core"
 local json = require "silo.json"
@@ -59,6 +60,7 @@ local function measure(rate, seconds)
   print(writer:output():match("wrote[^\n]*") or writer:output())
   print(string.format("%d of %d rows arrived; after the first second: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
     arrived, total, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies[#latencies]))
+  print(string.format("silo-lua feed RSS after them: %.0f MB", support.rss_mb(feed.pid)))
   feed:signal("TERM")
   feed:wait(30)
   writer:finish()

@@ -92,7 +92,8 @@ describe("silo-lua feed, the process", function()
     assert.is_true(published >= 1)
     assert.equal(published * PER_TRANSACTION, received.distinct)
     local file, pos = start:match("^(.+):(%d+)$")
-    assert.is_true(saved.file > file or (saved.file == file and saved.pos > tonumber(pos)), "the checkpoint did not move")
+    assert.is_true(saved.file > file or (saved.file == file and saved.pos > tonumber(pos)),
+      "the checkpoint did not move")
   end)
 
   it("exits 1 on a damaged checkpoint and on an exchange of another type, naming them", function()
@@ -162,8 +163,8 @@ describe("silo-lua feed, the process", function()
       return feed
     end)
     local log = feed:output()
-    assert.matches("ERROR feed: binlog: reading the binlog of mysql://silo:%*%*%*@[^ ]+ after [^ ]+: [^\n]+; retrying in "
-      .. "[%d.]+s from silo%-bin%.%d+:%d+ %(gtid %d+%-%d+%-%d+%)", log)
+    assert.matches("ERROR feed: binlog: reading the binlog of mysql://silo:%*%*%*@[^ ]+ after [^ ]+: [^\n]+; "
+      .. "retrying in [%d.]+s from silo%-bin%.%d+:%d+ %(gtid %d+%-%d+%-%d+%)", log)
     local _, reads = log:gsub("reading the binlog of", "")
     assert.is_true(reads >= 2)
   end)

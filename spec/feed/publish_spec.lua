@@ -24,7 +24,8 @@ describe("silo-lua publish", function()
                         "--changes=" .. '{"name":["Union Chapel (old)","Union Chapel"]}' }
     assert.equal("", r.stderr)
     assert.equal(0, r.status)
-    local id = r.stdout:match("^published update%.Venue 42 to " .. exchange:gsub("%p", "%%%0") .. " %(message id (publish%-%x+)%)\n$")
+    local id = r.stdout:match("^published update%.Venue 42 to " .. exchange:gsub("%p", "%%%0")
+      .. " %(message id (publish%-%x+)%)\n$")
     assert.truthy(id, r.stdout)
 
     local got = support.drain(broker)

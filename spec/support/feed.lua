@@ -122,6 +122,14 @@ function support.wait_for(condition, seconds)
   until core.monotonic() > deadline
 end
 
+-- The resident memory of a process (default: this one), in MB.
+function support.rss_mb(pid)
+  for line in io.lines("/proc/" .. (pid or "self") .. "/status") do
+    local kb = line:match("^VmRSS:%s+(%d+)")
+    if kb then return tonumber(kb) / 1024 end
+  end
+end
+
 -- A process started by a spec: only its PID is ever signalled.
 local Process = {}
 Process.__index = Process
