@@ -47,6 +47,8 @@ typedef struct {
     char checkpoint_file[NAME_MAX_LENGTH];
     uint32_t checkpoint_position;
     char checkpoint_gtid[GTID_MAX_LENGTH];
+    /* a server silent for longer than the read timeout (3 heartbeats + 5 s) is a dead one */
+    double read_timeout, last_heard;
 } binlog_stream;
 
 static double monotonic_seconds(void) {
@@ -193,7 +195,9 @@ static void connect_to_server(lua_State *L, binlog_stream *s, const char *url, d
         luaL_error(L, "binlog.open: out of memory");
     unsigned connect_timeout = 5, read_timeout = (unsigned)ceil(heartbeat * 3) + 5;
     mysql_options(s->mysql, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-    mysql_options(s->mysql, MYSQL_OPT_READ_TIMEOUT, &read_timeout); /* a silent server is a dead one */
+    mysql_options(s->mysql, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
+    s->read_timeout = read_timeout;
+    s->last_heard = monotonic_seconds();
     if (!mysql_real_connect(s->mysql, a.host, a.user[0] ? a.user : NULL, a.password, NULL, a.port, NULL, 0))
         luaL_error(L, "binlog: connect to %s: %s (%d)", s->url, mysql_error(s->mysql), mysql_errno(s->mysql));
 }
@@ -443,6 +447,7 @@ static int binlog_open(lua_State *L) {
 static int fetch_event(lua_State *L, binlog_stream *s, binlog_event *event) {
     MARIADB_RPL_EVENT *fetched = mariadb_rpl_fetch(s->rpl, s->event);
     s->event = fetched; /* on failure the library has freed the event passed in */
+    s->last_heard = monotonic_seconds();
     if (!fetched) {
         if (s->interrupted)
             return 0;
@@ -741,7 +746,8 @@ static int stream_next(lua_State *L) {
     double deadline = timeout >= 0 ? monotonic_seconds() + timeout : INFINITY;
     binlog_event event;
     while (!s->interrupted) {
-        if (!event_arrives(s, deadline)) {
+        /* past the read timeout, the read below fails with the library's lost-connection error */
+        if (!event_arrives(s, deadline) && monotonic_seconds() - s->last_heard < s->read_timeout) {
             lua_pushnil(L);
             return 1;
         }
