@@ -27,9 +27,20 @@ function support.open_table()
   return db, table_name, { name = "FeedRow", table = table_name, primary_key = "id" }
 end
 
+-- A connection to the shared broker, waiting out another spec's restart of it.
+local function connect_broker()
+  local deadline = core.monotonic() + 60
+  while true do
+    local ok, broker = pcall(amqp.connect, config.get("amqp_url"))
+    if ok then return broker end
+    if core.monotonic() > deadline then error(broker, 0) end
+    core.sleep(0.5)
+  end
+end
+
 -- A fresh exchange with a durable queue bound to every routing key.
 function support.open_queue()
-  local broker = amqp.connect(config.get("amqp_url"))
+  local broker = connect_broker()
   local suffix = core.random_hex(4)
   local exchange, queue = "silo.feed.spec." .. suffix, "silo.feed.spec.q." .. suffix
   broker:exchange_declare(exchange, "topic", { durable = true })
@@ -40,16 +51,21 @@ function support.open_queue()
 end
 
 -- Every message that arrives until none came for quiet seconds: { { key =, id =, body = decoded }, ... }.
+-- Another spec may restart the shared broker meanwhile: the consumer reconnects, and what the broker delivers
+-- again (same message id) is taken once.
 function support.drain(broker, quiet)
-  local received = {}
+  local received, seen = {}, {}
   while true do
-    local delivery = broker:receive(quiet or 1)
-    if not delivery then return received end
-    received[#received + 1] = {
-      key = delivery.routing_key, id = delivery.message_id, body = json.decode(delivery.body),
-      persistent = delivery.persistent, content_type = delivery.content_type,
-    }
-    broker:ack(delivery)
+    local delivery, why = broker:receive(quiet or 1)
+    if not delivery and why ~= "reconnected" then return received end
+    if delivery and not seen[delivery.message_id] then
+      seen[delivery.message_id] = true
+      received[#received + 1] = {
+        key = delivery.routing_key, id = delivery.message_id, body = json.decode(delivery.body),
+        persistent = delivery.persistent, content_type = delivery.content_type,
+      }
+    end
+    if delivery then pcall(broker.ack, broker, delivery) end
   end
 end
 
