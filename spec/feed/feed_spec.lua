@@ -122,6 +122,29 @@ describe("the feed", function()
     assert.same({ "single 1", "single 2", "single 3" }, names)
   end)
 
+  it("retries what time mends and stops on what it does not", function()
+    for _, message in ipairs {
+      "binlog: reading the binlog of mysql://u:***@h/ after f:4: Lost connection to server during query (2013)",
+      "binlog: connect to mysql://u:***@h/: Can't connect to server on 'h' (115) (2002)",
+      "binlog: reading the binlog of mysql://u:***@h/ after f:4: Connection was killed (1927)",
+      "reconnect: cannot reach amqp://guest:***@h:5672/: a socket error occurred (gave up after 60 s)",
+      "connect: cannot connect to amqp://guest:***@h:5672/: a socket error occurred",
+      "publish: the broker nacked 3 of 10 messages (not stored)",
+    } do
+      assert.is_true(feed.is_transient(message), message)
+    end
+    for _, message in ipairs {
+      "binlog: the server's binary log cannot be tailed: binlog_format is STATEMENT: set binlog_format=ROW",
+      "binlog: start replication from mysql://u:***@h/: Could not find first log file name in binary log (1236)",
+      "binlog: SHOW MASTER STATUS: Access denied (1227): GRANT BINLOG MONITOR ON *.* to the feed's user",
+      "binlog: connect to mysql://u:***@h/: Access denied for user 'u'@'h' (using password: YES) (1045)",
+      "checkpoint /var/lib/feed.checkpoint:1: expected gtid=, file= or pos=, got \"x\"",
+      "exchange_declare: 406 PRECONDITION_FAILED - inequivalent arg 'type'",
+    } do
+      assert.is_false(feed.is_transient(message), message)
+    end
+  end)
+
   it("refuses a start position it cannot parse, and a URL without a database", function()
     assert.has_error(function() feed.parse_start("yesterday") end,
       "feed_start must be now, FILE:POS or a GTID like 0-1-1234, got 'yesterday'")
