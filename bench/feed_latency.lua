@@ -29,22 +29,9 @@ local function percentile(sorted, p)
   return sorted[math.max(1, math.ceil(#sorted * p))]
 end
 
-local function measure(rate, seconds)
-  local db, table_name = support.open_table()
-  db:exec("ALTER TABLE " .. table_name .. " ADD COLUMN sent_at DOUBLE NOT NULL")
-  local broker, exchange, queue = support.open_queue()
-  local root = support.app_root(table_name)
-  local checkpoint_path = os.tmpname()
-  os.remove(checkpoint_path)
-  local feed = support.start_feed {
-    SILO_APP_ROOT = root, SILO_MYSQL_URL = support.url_for(support.DATABASE), SILO_EXCHANGE = exchange,
-    SILO_FEED_CHECKPOINT = checkpoint_path, SILO_FEED_START = "now", SILO_LOG_LEVEL = "info",
-  }
-  assert(feed:wait_for_log("reading the binlog", 30), feed:output())
-  local writer = support.spawn(string.format("exec %s run bench/feed_latency.lua --write %s %d %d",
-    cli.shell_quote(cli.binary()), table_name, rate, seconds))
-
-  local latencies, total, arrived, first_sent = {}, rate * seconds, 0, nil
+-- Consumes total deliveries (or until none came for 10 s); arrival minus stamp in ms, past the first second.
+local function latencies_of(broker, total)
+  local latencies, arrived, first_sent = {}, 0, nil
   while arrived < total do
     local delivery = broker:receive(10)
     if not delivery then break end
@@ -56,18 +43,43 @@ local function measure(rate, seconds)
     if sent - first_sent >= 1 then latencies[#latencies + 1] = (now - sent) * 1000 end
   end
   table.sort(latencies)
+  return latencies, arrived
+end
+
+local function run(broker, exchange, table_name, root, checkpoint_path, processes, rate, seconds)
+  local feed = support.start_feed {
+    SILO_APP_ROOT = root, SILO_MYSQL_URL = support.url_for(support.DATABASE), SILO_EXCHANGE = exchange,
+    SILO_FEED_CHECKPOINT = checkpoint_path, SILO_FEED_START = "now", SILO_LOG_LEVEL = "info",
+  }
+  processes[#processes + 1] = feed
+  assert(feed:wait_for_log("reading the binlog", 30), feed:output())
+  local writer = support.spawn(string.format("exec %s run bench/feed_latency.lua --write %s %d %d",
+    cli.shell_quote(cli.binary()), table_name, rate, seconds))
+  processes[#processes + 1] = writer
+  local latencies, arrived = latencies_of(broker, rate * seconds)
   writer:wait(30)
   print(writer:output():match("wrote[^\n]*") or writer:output())
   print(string.format("%d of %d rows arrived; after the first second: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-    arrived, total, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies[#latencies]))
+    arrived, rate * seconds, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies[#latencies]))
   print(string.format("silo-lua feed RSS after them: %.0f MB", support.rss_mb(feed.pid)))
   feed:signal("TERM")
   feed:wait(30)
-  writer:finish()
-  feed:finish()
+end
+
+local function measure(rate, seconds)
+  local db, table_name = support.open_table()
+  db:exec("ALTER TABLE " .. table_name .. " ADD COLUMN sent_at DOUBLE NOT NULL")
+  local broker, exchange, queue = support.open_queue()
+  local root = support.app_root(table_name)
+  local checkpoint_path = os.tmpname()
+  os.remove(checkpoint_path)
+  local processes = {}
+  local ok, err = pcall(run, broker, exchange, table_name, root, checkpoint_path, processes, rate, seconds)
+  for _, process in ipairs(processes) do process:finish() end
   support.cleanup(db, table_name, broker, exchange, queue)
   support.remove_app_root(root)
   os.remove(checkpoint_path)
+  assert(ok, err)
 end
 
 if arg[1] == "--write" then

@@ -59,18 +59,21 @@ end
 describe("silo-lua feed on a server without row-based binlog", function()
   it("exits non-zero naming binlog_format and the value to set", function()
     local server, root, feed = start_server("--binlog-format=STATEMENT"), nil, nil
+    local broker, exchange, queue
     local checkpoint_path = os.tmpname()
     finally(function() -- busted keeps one finally per test
       if feed then feed:finish() end
       if root then support.remove_app_root(root) end
+      support.cleanup(nil, nil, broker, exchange, queue) -- the feed declared the exchange before it read
       stop_server(server)
       os.remove(checkpoint_path)
     end)
     os.remove(checkpoint_path)
     root = support.app_root("feed_rows")
+    broker, exchange, queue = support.open_queue()
 
     feed = support.start_feed {
-      SILO_APP_ROOT = root, SILO_MYSQL_URL = server.url, SILO_EXCHANGE = "silo.feed.spec." .. core.random_hex(4),
+      SILO_APP_ROOT = root, SILO_MYSQL_URL = server.url, SILO_EXCHANGE = exchange,
       SILO_FEED_CHECKPOINT = checkpoint_path, SILO_FEED_START = "now",
     }
     assert.equal(1, feed:wait(60), "the feed did not stop:\n" .. feed:output())
