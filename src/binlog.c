@@ -4,7 +4,9 @@
 #include <lauxlib.h>
 #include <math.h>
 #include <mysql.h>
+#include <ma_pvio.h> /* after mysql.h, which it needs */
 #include <mariadb_rpl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,8 @@ typedef struct {
     char checkpoint_file[NAME_MAX_LENGTH];
     uint32_t checkpoint_position;
     char checkpoint_gtid[GTID_MAX_LENGTH]; /* a GTID position: the last GTID of each domain */
+    /* a server silent for longer than the read timeout (3 heartbeats + 5 s) is a dead one */
+    double read_timeout, last_heard;
 } binlog_stream;
 
 static double monotonic_seconds(void) {
@@ -208,7 +212,9 @@ static void connect_to_server(lua_State *L, binlog_stream *s, const char *url, d
         luaL_error(L, "binlog.open: out of memory");
     unsigned connect_timeout = 5, read_timeout = (unsigned)ceil(heartbeat * 3) + 5;
     mysql_options(s->mysql, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-    mysql_options(s->mysql, MYSQL_OPT_READ_TIMEOUT, &read_timeout); /* a silent server is a dead one */
+    mysql_options(s->mysql, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
+    s->read_timeout = read_timeout;
+    s->last_heard = monotonic_seconds();
     if (!mysql_real_connect(s->mysql, a.host, a.user[0] ? a.user : NULL, a.password, NULL, a.port, NULL, 0))
         luaL_error(L, "binlog: connect to %s: %s (%d)", s->url, mysql_error(s->mysql), mysql_errno(s->mysql));
 }
@@ -470,6 +476,7 @@ static int binlog_open(lua_State *L) {
 static int fetch_event(lua_State *L, binlog_stream *s, binlog_event *event) {
     MARIADB_RPL_EVENT *fetched = mariadb_rpl_fetch(s->rpl, s->event);
     s->event = fetched; /* on failure the library has freed the event passed in */
+    s->last_heard = monotonic_seconds();
     if (!fetched) {
         if (s->interrupted || all_interrupted)
             return 0;
@@ -754,21 +761,36 @@ static int on_event(lua_State *L, binlog_stream *s, const binlog_event *event) {
     }
 }
 
+/* Whether an event can be read before the deadline: bytes in the connector's read-ahead cache, else the socket
+ * readable in time. With TLS the library buffers decrypted bytes out of sight: assume there are some. A signal
+ * ends the wait, so that a loop asking for signals between calls sees it. */
+static int event_arrives(binlog_stream *s, double deadline) {
+    MARIADB_PVIO *pvio = s->mysql->net.pvio;
+    if (!pvio || pvio->ctls || pvio->cache_pos < pvio->cache + pvio->cache_size)
+        return 1;
+    double left = deadline - monotonic_seconds();
+    struct pollfd socket_fd = {.fd = (int)mysql_get_socket(s->mysql), .events = POLLIN};
+    return poll(&socket_fd, 1, isinf(deadline) ? -1 : left > 0 ? (int)ceil(left * 1000) : 0) > 0;
+}
+
 /* stream:next([timeout]): the next committed transaction that changed observed tables; nil when timeout
- * seconds passed first (checked at each event, and at least every heartbeat); nil, "interrupted" after
+ * seconds passed first (0: only what has already arrived), or a signal came; nil, "interrupted" after
  * interrupt(). Without a timeout it waits for a transaction. */
 static int stream_next(lua_State *L) {
     binlog_stream *s = check_open_stream(L, 1);
     double timeout = luaL_optnumber(L, 2, -1);
     double deadline = timeout >= 0 ? monotonic_seconds() + timeout : INFINITY;
     binlog_event event;
-    while (!s->interrupted && !all_interrupted && fetch_event(L, s, &event)) {
-        if (on_event(L, s, &event))
-            return 1;
-        if (monotonic_seconds() >= deadline) {
+    while (!s->interrupted && !all_interrupted) {
+        /* past the read timeout, the read below fails with the library's lost-connection error */
+        if (!event_arrives(s, deadline) && monotonic_seconds() - s->last_heard < s->read_timeout) {
             lua_pushnil(L);
             return 1;
         }
+        if (!fetch_event(L, s, &event))
+            break;
+        if (on_event(L, s, &event))
+            return 1;
     }
     lua_pushnil(L);
     lua_pushliteral(L, "interrupted");

@@ -9,29 +9,46 @@
 
 #define EXIT_USAGE 2
 
+struct verb;
+typedef int verb_main(lua_State *L, const struct verb *verb, int argc, char **argv);
+
 struct verb {
     const char *name;
     const char *synopsis;
-    const char *summary;
+    const char *summary;     /* one line, for the list of verbs */
+    const char *description; /* what `help VERB` adds */
     /* argv[0] is the verb's first argument; config is loaded before unless the verb needs none */
-    int (*run)(lua_State *L, int argc, char **argv);
+    verb_main *run;
     int needs_config;
+    /* for verbs written in Lua (run is run_lua_verb): the function of silo.cli that implements it */
+    const char *lua_function;
 };
 
-static int verb_run(lua_State *L, int argc, char **argv);
-static int verb_help(lua_State *L, int argc, char **argv);
-static int verb_version(lua_State *L, int argc, char **argv);
+static verb_main verb_run;
+static verb_main verb_help;
+static verb_main verb_version;
+static verb_main run_lua_verb;
 
 static const struct verb verbs[] = {
-    {"run", "FILE.lua [ARGS...]",
-     "Run a Lua script with the runtime loaded. `arg` holds ARGS (arg[0] is FILE); the exit status is the\n"
-     "number the script returns (or passes to os.exit), 0 otherwise; an uncaught error prints file:line\n"
-     "and a traceback and exits 1.",
-     verb_run, 1},
-    {"help", "[VERB]", "Show the verbs, or one verb's usage.", verb_help, 0},
-    {"version", "", "Print the version of silo-lua and of the libraries it embeds.", verb_version, 0},
-    {NULL, NULL, NULL, NULL, 0},
+    {"run", "FILE.lua [ARGS...]", "Run a Lua script with the runtime loaded.",
+     "`arg` holds ARGS (arg[0] is FILE); the exit status is the number the script returns (or passes to\n"
+     "os.exit), 0 otherwise; an uncaught error prints file:line and a traceback and exits 1.",
+     verb_run, 1, NULL},
+    {"feed", "", "Publish every committed change of the observed tables to the feed exchange.",
+     "Tails MySQL's binlog; the observed tables are those of AsynchronousObservers.listen(...) in app_root.\n"
+     "One message per row, publisher confirms, the checkpoint moves only after the confirms. Runs until\n"
+     "SIGTERM or SIGINT (exit 0 after a final checkpoint); a server that is not set up for it is an error.",
+     run_lua_verb, 1, "feed"},
+    {"publish", "OP MODEL ID [--attributes JSON] [--changes JSON]",
+     "Publish one hand-made message in the feed's format.",
+     "OP is create, update or destroy. For applications that cannot use the binlog, and requests between\n"
+     "daemons. Returns once the broker confirmed the message.",
+     run_lua_verb, 1, "publish"},
+    {"help", "[VERB]", "Show the verbs, or one verb's usage.", "", verb_help, 0, NULL},
+    {"version", "", "Print the version of silo-lua and of the libraries it embeds.", "", verb_version, 0, NULL},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
+
 
 static const char *const global_flags =
     "  --config FILE   configuration file (else $SILO_CONFIG, else ./silo.conf.lua, else defaults)\n"
@@ -40,11 +57,8 @@ static const char *const global_flags =
 
 static void print_usage(FILE *out) {
     fputs("usage: silo-lua [--config FILE] VERB [ARGS...]\n\nverbs:\n", out);
-    for (const struct verb *v = verbs; v->name; v++) {
-        const char *newline = strchr(v->summary, '\n');
-        int summary_length = newline ? (int)(newline - v->summary) : (int)strlen(v->summary);
-        fprintf(out, "  %-10s %.*s\n", v->name, summary_length, v->summary);
-    }
+    for (const struct verb *v = verbs; v->name; v++)
+        fprintf(out, "  %-10s %s\n", v->name, v->summary);
     fprintf(out, "\nflags:\n%s\n`silo-lua help VERB` shows one verb's usage.\n", global_flags);
 }
 
@@ -63,8 +77,8 @@ static const struct verb *find_verb(const char *name) {
     return NULL;
 }
 
-static int verb_help(lua_State *L, int argc, char **argv) {
-    (void)L;
+static int verb_help(lua_State *L, const struct verb *verb, int argc, char **argv) {
+    (void)L, (void)verb;
     if (argc == 0) {
         print_usage(stdout);
         return 0;
@@ -72,12 +86,13 @@ static int verb_help(lua_State *L, int argc, char **argv) {
     const struct verb *v = find_verb(argv[0]);
     if (!v)
         return usage_error("unknown verb '%s'", argv[0]);
-    printf("usage: silo-lua [--config FILE] %s %s\n\n%s\n", v->name, v->synopsis, v->summary);
+    printf("usage: silo-lua [--config FILE] %s %s\n\n%s\n%s%s", v->name, v->synopsis, v->summary, v->description,
+           *v->description ? "\n" : "");
     return 0;
 }
 
-static int verb_version(lua_State *L, int argc, char **argv) {
-    (void)L, (void)argc, (void)argv;
+static int verb_version(lua_State *L, const struct verb *verb, int argc, char **argv) {
+    (void)L, (void)verb, (void)argc, (void)argv;
     char versions[512];
     silo_library_versions(versions, sizeof versions);
     printf("silo-lua %s (%s)\n", silo_version(), versions);
@@ -103,7 +118,8 @@ static int exit_status_of(lua_State *L, int index) {
     return 0;
 }
 
-static int verb_run(lua_State *L, int argc, char **argv) {
+static int verb_run(lua_State *L, const struct verb *verb, int argc, char **argv) {
+    (void)verb;
     if (argc < 1)
         return usage_error("%s", "run needs a FILE.lua to run");
     set_arg_table(L, argc, argv);
@@ -116,6 +132,10 @@ static int verb_run(lua_State *L, int argc, char **argv) {
     if (silo_host_pcall(L, argc - 1, 1) != 0)
         return 1;
     return exit_status_of(L, -1);
+}
+
+static int run_lua_verb(lua_State *L, const struct verb *verb, int argc, char **argv) {
+    return silo_host_call_main(L, "silo.cli", verb->lua_function, argc, argv);
 }
 
 /* Loads the configuration through silo.config; a bad file or value is a usage error (exit 2). */
@@ -150,9 +170,9 @@ int main(int argc, char **argv) {
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
             config_path = argv[i] + 9;
         } else if (strcmp(argv[i], "--version") == 0) {
-            return verb_version(NULL, 0, NULL);
+            return verb_version(NULL, NULL, 0, NULL);
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            return verb_help(NULL, 0, NULL);
+            return verb_help(NULL, NULL, 0, NULL);
         } else {
             return usage_error("unknown flag '%s'", argv[i]);
         }
@@ -166,7 +186,7 @@ int main(int argc, char **argv) {
     lua_State *L = silo_host_open();
     int status = verb->needs_config ? load_config(L, config_path) : 0;
     if (status == 0)
-        status = verb->run(L, argc - i - 1, argv + i + 1);
+        status = verb->run(L, verb, argc - i - 1, argv + i + 1);
     silo_host_close(L);
     return status;
 }

@@ -32,6 +32,12 @@ function errors.has_location(message)
   return type(message) == "string" and message:match("^[^\n]-:%d+: ") ~= nil
 end
 
+-- The message without a leading "file:line: ": for runtime errors shown to an operator, where the runtime's
+-- own line tells nothing.
+function errors.without_location(message)
+  return (tostring(message):gsub("^[^\n]-%.lua:%d+: ", ""))
+end
+
 -- For xpcall: the error as a string that names the user's file:line, and the traceback.
 function errors.handler(err)
   local message = tostring(err)

@@ -1,4 +1,9 @@
--- silo.feed.message: one feed message from one row change (the format in README "The feed message").
+-- silo.feed.message: one feed message from one row change, or made by hand (the format in README
+-- "The feed message"), and how it is published.
+local core = require "silo.core"
+local inflect = require "silo.inflect"
+local json = require "silo.json"
+
 local message = {}
 
 local operations = { insert = "create", update = "update", delete = "destroy" }
@@ -47,6 +52,37 @@ function message.from_change(change, model, source, index)
   }
   if change.op == "update" then body.changes = message.changes(change.before, change.after) end
   return body, op .. "." .. model.name, message.id(source, index)
+end
+
+-- A hand-made message of the same format, for applications that cannot use the binlog and for requests
+-- between daemons. op: create, update or destroy. options: table (default: the model's tableized name),
+-- attributes (default { id = id }), changes (updates only). Returns the message, its routing key and a fresh id.
+function message.hand_made(op, model_name, id, options)
+  options = options or {}
+  local valid = { create = true, update = true, destroy = true }
+  if not valid[op] then error("op must be create, update or destroy, got '" .. tostring(op) .. "'", 2) end
+  if type(model_name) ~= "string" or not model_name:match("^%u[%w_]*$") then
+    error("the model must be a class name like Venue, got '" .. tostring(model_name) .. "'", 2)
+  end
+  if options.changes and op ~= "update" then error("changes are only for update, not " .. op, 2) end
+  local body = {
+    op = op,
+    model = model_name,
+    table = options.table or inflect.tableize(model_name),
+    id = id,
+    attributes = options.attributes or { id = id },
+    source = { ts = math.floor(core.now()), host = core.hostname(), pid = core.pid() },
+  }
+  if op == "update" then body.changes = options.changes or {} end
+  return body, op .. "." .. model_name, "publish-" .. core.random_hex(12)
+end
+
+-- What silo.amqp's publish_batch takes for one message: persistent JSON with the message id.
+function message.envelope(exchange, body, routing_key, id)
+  return {
+    exchange = exchange, routing_key = routing_key, body = json.encode(body),
+    persistent = true, content_type = "application/json", message_id = id, timestamp = body.source.ts,
+  }
 end
 
 return message
