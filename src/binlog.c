@@ -784,7 +784,9 @@ static int stream_next(lua_State *L) {
     while (!s->interrupted && !all_interrupted) {
         /* past the read timeout, the read below fails with the library's lost-connection error */
         if (!event_arrives(s, deadline) && monotonic_seconds() - s->last_heard < s->read_timeout) {
-            lua_pushnil(L);
+            if (s->interrupted || all_interrupted)
+                break;
+            lua_pushnil(L); /* the deadline passed, or a signal came that the caller wants to look at */
             return 1;
         }
         if (!fetch_event(L, s, &event))
