@@ -5,6 +5,7 @@
  * idle, measured). */
 #include <lauxlib.h>
 #include <mongoc/mongoc.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "binding.h"
@@ -781,6 +782,9 @@ static void log_warnings(mongoc_log_level_t level, const char *domain, const cha
 }
 
 int luaopen_silo_mongo(lua_State *L) {
+    /* libmongoc's performance counters live in /dev/shm/mongoc-<pid>, left behind by every killed process; a
+     * new process reusing that pid then warns on stderr. Nothing here reads the counters. */
+    setenv("MONGOC_DISABLE_SHM", "1", 0);
     mongoc_init();
     mongoc_log_set_handler(log_warnings, NULL);
     register_class(L, CLIENT_METATABLE, client_methods);
