@@ -20,13 +20,14 @@ local function slurp(path)
   return text
 end
 
--- cli.run({"help", "run"}, { env = { SILO_CONFIG = "x" } }) -> { status = n, stdout = s, stderr = s }
+-- cli.run({"help", "run"}, { env = { SILO_CONFIG = "x" }, cwd = dir, binary = path })
+--   -> { status = n, stdout = s, stderr = s }
 function cli.run(args, opts)
   opts = opts or {}
   local out, err = os.tmpname(), os.tmpname()
   local parts = {}
   for name, value in pairs(opts.env or {}) do parts[#parts + 1] = name .. "=" .. shell_quote(value) end
-  parts[#parts + 1] = shell_quote(cli.binary())
+  parts[#parts + 1] = shell_quote(opts.binary or cli.binary())
   for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
   local command = table.concat(parts, " ") .. " >" .. out .. " 2>" .. err .. " </dev/null"
   if opts.cwd then command = "cd " .. shell_quote(opts.cwd) .. " && " .. command end
