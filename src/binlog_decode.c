@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "calendar.h"
+
 /* MYSQL_TYPE_* numbers of the column types a TABLE_MAP can carry */
 enum {
     T_TINY = 1, T_SHORT = 2, T_LONG = 3, T_FLOAT = 4, T_DOUBLE = 5, T_NULL = 6, T_TIMESTAMP = 7, T_LONGLONG = 8,
@@ -556,16 +558,6 @@ static const char *decode_decimal(reader *r, uint16_t meta, binlog_value *value)
     return NULL;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t year, int month, int day) {
-    year -= month <= 2;
-    int64_t era = (year >= 0 ? year : year - 399) / 400;
-    int64_t year_of_era = year - era * 400;
-    int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
-    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    return era * 146097 + day_of_era - 719468;
-}
-
 typedef struct {
     int year, month, day, hour, minute, second;
     long microsecond;
@@ -580,7 +572,7 @@ static const char *set_civil_time(const civil_time *t, binlog_value *value) {
     if (t->month > 12 || t->day > 31 || t->hour > 23 || t->minute > 59 || t->second > 59)
         return "date or time field out of range";
     value->kind = BINLOG_VALUE_DATETIME;
-    value->as.milliseconds = ((days_from_civil(t->year, t->month, t->day) * 24 + t->hour) * 60 + t->minute) * 60000 +
+    value->as.milliseconds = ((silo_days_from_civil(t->year, t->month, t->day) * 24 + t->hour) * 60 + t->minute) * 60000 +
                              t->second * 1000 + t->microsecond / 1000;
     return NULL;
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "binding.h"
+#include "calendar.h"
 #include "host.h"
 #include "values.h"
 
@@ -325,17 +326,6 @@ static void free_settings(struct settings *s) {
 
 /* ---- values ------------------------------------------------------------------------------------------- */
 
-/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's days_from_civil): timegm()
- * without its time zone machinery, on every DATETIME read. */
-static int64_t days_since_epoch(int64_t year, unsigned int month, unsigned int day) {
-    year -= month <= 2;
-    int64_t era = (year >= 0 ? year : year - 399) / 400;
-    int64_t year_of_era = year - era * 400;
-    int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
-    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    return era * 146097 + day_of_era - 719468;
-}
-
 /* DATETIME, DATE and TIMESTAMP (the session is in UTC) as milliseconds since the epoch, read as UTC. */
 static void push_time(lua_State *L, const MYSQL_TIME *t) {
     if (t->month == 0 || t->day == 0) { /* MariaDB's zero dates such as 0000-00-00 name no point in time */
@@ -343,7 +333,7 @@ static void push_time(lua_State *L, const MYSQL_TIME *t) {
         return;
     }
     int64_t seconds =
-        days_since_epoch(t->year, t->month, t->day) * 86400 + t->hour * 3600 + t->minute * 60 + t->second;
+        silo_days_from_civil(t->year, t->month, t->day) * 86400 + t->hour * 3600 + t->minute * 60 + t->second;
     silo_push_datetime(L, seconds * 1000 + (int64_t)(t->second_part / 1000));
 }
 
