@@ -44,11 +44,12 @@ local function run_feed(model, exchange, start, rows)
   local started = core.monotonic()
   local seen, bytes = 0, 0
   local publish = f.publish
-  function f:publish(list) -- measures what is published, then publishes it
+  function f:publish(list, position) -- measures what is published, then publishes it
     for _, message in ipairs(list) do bytes = bytes + #message.body end
-    return publish(self, list)
+    return publish(self, list, position)
   end
   while seen < rows do seen = seen + f:step(30) end
+  f:settle()
   local seconds = core.monotonic() - started
   f:close()
   os.remove(checkpoint_path)
