@@ -1072,6 +1072,8 @@ static enum outcome send_messages(lua_State *L, connection *c, int list, size_t 
 
 /* On a new connection: sends again, in order, every message of the batch the broker had not confirmed. */
 static enum outcome resend_unconfirmed(lua_State *L, connection *c) {
+    if (c->batch_size == 0)
+        return DONE;
     push_unconfirmed(L);
     int old = lua_gettop(L);
     lua_newtable(L);
