@@ -3,7 +3,8 @@
 -- On the servers of $SILO_MYSQL_URL and $SILO_AMQP_URL (scripts/services: MariaDB 127.0.0.1:3307, RabbitMQ 5672).
 -- For each ROWS (default 20000 100000 300000):
 --   1. a bulk write of ROWS rows in transactions of 1,000 (INSERT ... SELECT) into a table of its own;
---   2. the feed (silo.feed in this process: binlog -> messages -> publish_batch with confirms -> checkpoint),
+--   2. the feed (silo.feed in this process: binlog -> messages -> publish_batch without waiting, the confirms
+--      awaited while the next batch is encoded -> checkpoint),
 --      connected and positioned before the write, from its first read to the last confirm: rows/s;
 --   3. bench/feed_baseline.c: ROWS persistent messages of the feed's average size to the same exchange and
 --      durable queue, batches of 1,000 with every confirm awaited: messages/s; then the ratio.
@@ -44,11 +45,12 @@ local function run_feed(model, exchange, start, rows)
   local started = core.monotonic()
   local seen, bytes = 0, 0
   local publish = f.publish
-  function f:publish(list) -- measures what is published, then publishes it
+  function f:publish(list, position) -- measures what is published, then publishes it
     for _, message in ipairs(list) do bytes = bytes + #message.body end
-    return publish(self, list)
+    return publish(self, list, position)
   end
   while seen < rows do seen = seen + f:step(30) end
+  f:settle()
   local seconds = core.monotonic() - started
   f:close()
   os.remove(checkpoint_path)

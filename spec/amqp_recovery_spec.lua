@@ -135,6 +135,21 @@ describe("silo.amqp recovery", function()
     end)
   end)
 
+  it("sends again what was published without waiting and unconfirmed when the connection is lost", function()
+    finally(function() rabbitmqctl("set_vm_memory_high_watermark 0.4") end)
+    rabbitmqctl("set_vm_memory_high_watermark 0.0000001") -- the broker stops taking publishes: none is confirmed
+    local batch = {}
+    for i = 1, 100 do
+      batch[i] = { exchange = names.exchange, routing_key = "recovery.n", body = tostring(i), persistent = true }
+    end
+    publisher:publish_batch(batch, { wait = false })
+    rabbitmqctl("close_all_connections -p silo 'silo-lua amqp recovery spec'")
+    in_background("set_vm_memory_high_watermark 0.4", 2)
+    publisher:wait_confirms()
+    assert.is_true(publisher:status().reconnections >= 1)
+    receive_all(consumer, 100)
+  end)
+
   it("makes publish wait while the broker blocks publishers under memory pressure", function()
     finally(function() rabbitmqctl("set_vm_memory_high_watermark 0.4") end)
     rabbitmqctl("set_vm_memory_high_watermark 0.0000001")

@@ -99,6 +99,52 @@ describe("silo.amqp", function()
     end
   end)
 
+  it("publishes batches without waiting, then waits once for every confirm, in order", function()
+    for n = 0, 2 do
+      local batch = {}
+      for i = 1, 100 do batch[i] = { exchange = exchange, routing_key = "event.n", body = tostring(n * 100 + i) } end
+      conn:publish_batch(batch, { wait = false })
+    end
+    conn:wait_confirms()
+    conn:wait_confirms() -- nothing outstanding: returns at once
+    local _, count = conn:queue_declare(queue, { durable = false, auto_delete = true })
+    assert.equal(300, count)
+    conn:consume(queue, { prefetch = 50 })
+    for i = 1, 300 do
+      local d = receive_one(conn)
+      assert.equal(tostring(i), d.body)
+      conn:ack(d)
+    end
+  end)
+
+  it("raises a nack, a returned message or a closed channel of a batch sent without waiting at the wait", function()
+    local full = unique("full")
+    conn:queue_declare(full, { durable = false, auto_delete = true,
+      arguments = { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" } })
+    finally(function() conn:queue_delete(full) end)
+    local no_wait = { wait = false }
+    conn:publish_batch({ { exchange = "", routing_key = full, body = "fits" },
+      { exchange = "", routing_key = full, body = "overflows" } }, no_wait)
+    assert.has_error(function() conn:wait_confirms() end,
+      "wait_confirms: the broker nacked 1 of 2 messages (not stored)")
+    conn:publish_batch({ { exchange = exchange, routing_key = "nowhere", body = "x", mandatory = true } }, no_wait)
+    assert.has_error(function() conn:wait_confirms() end, "wait_confirms: message returned by the broker: "
+      .. "312 NO_ROUTE (exchange '" .. exchange .. "', routing key 'nowhere')")
+    local missing = unique("missing")
+    local closed = "channel 1 closed by the broker: 404 NOT_FOUND - no exchange '" .. missing .. "' in vhost 'silo'"
+    conn:publish_batch({ { exchange = missing, routing_key = "k", body = "x" } }, no_wait)
+    assert.has_error(function() conn:wait_confirms() end, "wait_confirms: " .. closed)
+    -- a declaration waits for the confirms first; the channel closed meanwhile is raised by the next publish
+    conn:publish_batch({ { exchange = missing, routing_key = "k", body = "x" } }, no_wait)
+    conn:queue_declare(queue, { durable = false, auto_delete = true })
+    assert.has_error(function()
+      conn:publish_batch({ { exchange = exchange, routing_key = "event.lost", body = "not sent" } }, no_wait)
+    end, "publish: " .. closed)
+    conn:publish(exchange, "event.after", "still works")
+    conn:consume(queue)
+    assert.equal("still works", receive_one(conn).body)
+  end)
+
   it("raises when a mandatory message cannot be routed", function()
     assert.has_error(function()
       conn:publish(exchange, "nobody.listens", "x", { mandatory = true })

@@ -46,8 +46,8 @@ typedef struct {
     uint64_t next_publish_tag;
     int pending_head, pending_tail; /* deliveries read while waiting for something else */
 
-    uint64_t batch_first_tag;
-    size_t batch_size, batch_capacity, batch_confirmed, batch_nacked, batch_returned;
+    uint64_t batch_first_tag; /* the batch: see "publishing with confirms" */
+    size_t batch_size, batch_capacity, batch_confirmed, batch_settled, batch_nacked, batch_returned;
     unsigned char *batch_state;
     int publish_channel_closed;
     char batch_failure[MESSAGE_SIZE];
@@ -707,6 +707,10 @@ static enum outcome restore_topology(lua_State *L, connection *c) {
     return DONE;
 }
 
+static enum outcome resend_unconfirmed(lua_State *L, connection *c);
+static void settle_batch(lua_State *L, connection *c);
+static void compact_batch(lua_State *L, connection *c);
+
 static void reconnect(lua_State *L, connection *c) {
     double started = monotonic_seconds(), delay = 0.1;
     char why[MESSAGE_SIZE] = "";
@@ -714,7 +718,7 @@ static void reconnect(lua_State *L, connection *c) {
         if (open_connection(c, why, sizeof why) == 0) {
             c->generation++;
             reset_session(L, c);
-            if (restore_topology(L, c) == DONE)
+            if (restore_topology(L, c) == DONE && resend_unconfirmed(L, c) == DONE)
                 return;
             snprintf(why, sizeof why, "%s", c->error);
         }
@@ -740,6 +744,8 @@ static void ensure_connected(lua_State *L, connection *c) {
 static int run(lua_State *L, connection *c, enum operation_kind kind) {
     lua_settop(L, 1 + RECORDED_ARGUMENTS);
     int top = lua_gettop(L);
+    settle_batch(L, c); /* no confirm of channel 1 left for the operation's reply to pass */
+    compact_batch(L, c);
     for (;;) {
         ensure_connected(L, c);
         recycle_amqp_pool(&c->pool);
@@ -965,47 +971,64 @@ static enum outcome drain_frames(lua_State *L, connection *c) {
 
 /* ---------- publishing with confirms ---------- */
 
-static void start_batch(lua_State *L, connection *c, size_t count) {
-    if (count > c->batch_capacity) {
-        unsigned char *grown = realloc(c->batch_state, count);
-        if (!grown)
-            luaL_error(L, "publish: out of memory for %d messages", (int)count);
-        c->batch_state = grown;
-        c->batch_capacity = count;
+/* The batch: every message sent since the last wait. env.unconfirmed holds, in order, the tables of those not
+ * yet confirmed when it was last compacted; batch_state[i] the confirm of the one sent with tag
+ * batch_first_tag + i on the current connection. Nacks, returns and a closed channel are counted for the whole
+ * batch and raised by the next wait, which then starts a new batch. */
+
+static void push_unconfirmed(lua_State *L) {
+    lua_getfenv(L, 1);
+    lua_getfield(L, -1, "unconfirmed");
+    lua_replace(L, -2);
+}
+
+static void set_unconfirmed(lua_State *L, int index) {
+    lua_getfenv(L, 1);
+    lua_pushvalue(L, index);
+    lua_setfield(L, -2, "unconfirmed");
+    lua_pop(L, 1);
+}
+
+static void reserve_states(lua_State *L, connection *c, size_t count) {
+    if (count <= c->batch_capacity)
+        return;
+    size_t capacity = count < 2 * c->batch_capacity ? 2 * c->batch_capacity : count;
+    unsigned char *grown = realloc(c->batch_state, capacity);
+    if (!grown)
+        luaL_error(L, "publish: out of memory for %d messages", (int)count);
+    c->batch_state = grown;
+    c->batch_capacity = capacity;
+}
+
+/* Once every message sent is confirmed, forgets their tables (the failures stay counted). */
+static void compact_batch(lua_State *L, connection *c) {
+    if (c->batch_size == 0 || c->batch_confirmed < c->batch_size)
+        return;
+    c->batch_settled += c->batch_size;
+    c->batch_size = c->batch_confirmed = 0;
+    lua_newtable(L);
+    set_unconfirmed(L, lua_gettop(L));
+    lua_pop(L, 1);
+}
+
+static void append_to_batch(lua_State *L, connection *c, int list, size_t count) {
+    compact_batch(L, c);
+    if (c->batch_size == 0)
+        c->batch_first_tag = c->next_publish_tag;
+    reserve_states(L, c, c->batch_size + count);
+    memset(c->batch_state + c->batch_size, PENDING, count);
+    push_unconfirmed(L);
+    for (size_t i = 1; i <= count; i++) {
+        lua_rawgeti(L, list, (int)i);
+        lua_rawseti(L, -2, (int)(c->batch_size + i));
     }
-    memset(c->batch_state, PENDING, count);
-    c->batch_first_tag = c->next_publish_tag;
-    c->batch_size = count;
-    c->batch_confirmed = c->batch_nacked = c->batch_returned = 0;
-    c->publish_channel_closed = 0;
-    c->batch_failure[0] = '\0';
+    lua_pop(L, 1);
+    c->batch_size += count;
 }
 
-static void finish_batch(lua_State *L, connection *c) {
-    size_t size = c->batch_size;
-    c->batch_size = 0;
-    if (c->publish_channel_closed)
-        luaL_error(L, "publish: %s", c->batch_failure);
-    if (c->batch_nacked)
-        luaL_error(L, "publish: the broker nacked %d of %d messages (not stored)", (int)c->batch_nacked, (int)size);
-    if (c->batch_returned && size == 1)
-        luaL_error(L, "publish: %s", c->batch_failure);
-    if (c->batch_returned)
-        luaL_error(L, "publish: %d of %d messages unroutable, e.g. %s", (int)c->batch_returned, (int)size,
-                   c->batch_failure);
-}
-
-/* Pushes message i's options table, exchange, routing key and body (for a single publish, arguments 5, 2, 3
- * and 4) and returns the index of the options table. */
+/* Pushes message i's options table, exchange, routing key and body and returns the index of the first. */
 static int push_message(lua_State *L, int list, int i) {
     int base = lua_gettop(L) + 1;
-    if (!list) {
-        lua_pushvalue(L, 5);
-        lua_pushvalue(L, 2);
-        lua_pushvalue(L, 3);
-        lua_pushvalue(L, 4);
-        return base;
-    }
     lua_rawgeti(L, list, i);
     if (lua_type(L, base) != LUA_TTABLE)
         luaL_error(L, "publish_batch: message %d must be a table, got a %s", i, luaL_typename(L, base));
@@ -1039,35 +1062,99 @@ static enum outcome send_message(lua_State *L, connection *c, int list, int i, a
     return DONE;
 }
 
-/* Waits out a connection.blocked, sends the messages (list 0: the arguments of a single publish) and waits for
- * all their confirms. */
-static enum outcome publish_once(lua_State *L, connection *c, int list, size_t count) {
-    enum outcome outcome = drain_frames(L, c);
-    while (outcome == DONE && c->blocked)
-        outcome = handle_next_frame(L, c, NULL);
-    if (outcome == LOST)
-        return LOST;
-    recycle_amqp_pool(&c->pool);
-    amqp_basic_properties_t *properties = prepare_messages(L, c, list, count);
-    start_batch(L, c, count);
+static enum outcome send_messages(lua_State *L, connection *c, int list, size_t count,
+                                  amqp_basic_properties_t *properties) {
+    enum outcome outcome = DONE;
     for (int i = 1; (size_t)i <= count && outcome == DONE; i++)
         outcome = send_message(L, c, list, i, &properties[i - 1]);
-    while (outcome != LOST && c->batch_confirmed < count && !c->publish_channel_closed)
-        outcome = handle_next_frame(L, c, NULL);
-    if (outcome == LOST) {
-        c->batch_size = 0;
-        return LOST;
-    }
-    finish_batch(L, c);
-    return DONE;
+    return outcome;
 }
 
-static int publish(lua_State *L, connection *c, int list, size_t count) {
-    for (;;) {
-        ensure_connected(L, c);
-        if (publish_once(L, c, list, count) == DONE)
-            return 0;
+/* On a new connection: sends again, in order, every message of the batch the broker had not confirmed. */
+static enum outcome resend_unconfirmed(lua_State *L, connection *c) {
+    if (c->batch_size == 0)
+        return DONE;
+    push_unconfirmed(L);
+    int old = lua_gettop(L);
+    lua_newtable(L);
+    size_t kept = 0;
+    for (size_t i = 0; i < c->batch_size; i++) {
+        if (c->batch_state[i] != PENDING)
+            continue;
+        lua_rawgeti(L, old, (int)i + 1);
+        lua_rawseti(L, old + 1, (int)++kept);
     }
+    set_unconfirmed(L, old + 1);
+    c->batch_settled += c->batch_size - kept;
+    memset(c->batch_state, PENDING, kept);
+    c->batch_size = kept;
+    c->batch_confirmed = 0;
+    c->batch_first_tag = c->next_publish_tag;
+    recycle_amqp_pool(&c->pool);
+    enum outcome outcome = send_messages(L, c, old + 1, kept, prepare_messages(L, c, old + 1, kept));
+    lua_settop(L, old - 1);
+    return outcome;
+}
+
+/* Reads frames until the broker confirmed every message sent, or closed the publishing channel. */
+static void settle_batch(lua_State *L, connection *c) {
+    enum outcome outcome = LOST;
+    while (outcome == LOST) {
+        ensure_connected(L, c);
+        outcome = DONE;
+        while (outcome == DONE && c->batch_confirmed < c->batch_size && !c->publish_channel_closed)
+            outcome = handle_next_frame(L, c, NULL);
+    }
+}
+
+/* Waits for the batch's confirms and starts a new batch; raises (prefixed by operation) what went wrong. */
+static void finish_batch(lua_State *L, connection *c, const char *operation) {
+    settle_batch(L, c);
+    int size = (int)(c->batch_settled + c->batch_size), nacked = (int)c->batch_nacked;
+    int returned = (int)c->batch_returned, closed = c->publish_channel_closed;
+    char failure[MESSAGE_SIZE];
+    memcpy(failure, c->batch_failure, sizeof failure);
+    lua_newtable(L);
+    set_unconfirmed(L, lua_gettop(L));
+    lua_pop(L, 1);
+    c->batch_size = c->batch_confirmed = c->batch_settled = c->batch_nacked = c->batch_returned = 0;
+    c->publish_channel_closed = 0;
+    c->batch_failure[0] = '\0';
+    if (closed)
+        luaL_error(L, "%s: %s", operation, failure);
+    if (nacked)
+        luaL_error(L, "%s: the broker nacked %d of %d messages (not stored)", operation, nacked, size);
+    if (returned && size == 1)
+        luaL_error(L, "%s: %s", operation, failure);
+    if (returned)
+        luaL_error(L, "%s: %d of %d messages unroutable, e.g. %s", operation, returned, size, failure);
+}
+
+/* Waits out a connection.blocked, on a connection re-established if need be. */
+static void wait_unblocked(lua_State *L, connection *c) {
+    enum outcome outcome = LOST;
+    while (outcome == LOST) {
+        ensure_connected(L, c);
+        outcome = drain_frames(L, c);
+        while (outcome == DONE && c->blocked)
+            outcome = handle_next_frame(L, c, NULL);
+    }
+}
+
+/* Sends the count messages of the list at index (every one encoded first, so that a bad one sends none; a
+ * closed publishing channel raises first) and, with wait, finishes the batch. A connection lost while sending
+ * is re-established, and the batch sent again, by the next call. */
+static int publish(lua_State *L, connection *c, int list, size_t count, int wait) {
+    wait_unblocked(L, c);
+    if (c->publish_channel_closed)
+        finish_batch(L, c, "publish");
+    recycle_amqp_pool(&c->pool);
+    amqp_basic_properties_t *properties = prepare_messages(L, c, list, count);
+    append_to_batch(L, c, list, count);
+    send_messages(L, c, list, count, properties);
+    if (wait)
+        finish_batch(L, c, "publish");
+    return 0;
 }
 
 /* conn:publish(exchange, routing_key, body, options): returns once the broker confirmed it, else raises. */
@@ -1079,16 +1166,42 @@ static int connection_publish(lua_State *L) {
     if (!lua_isnoneornil(L, 5))
         luaL_checktype(L, 5, LUA_TTABLE);
     lua_settop(L, 5);
-    return publish(L, c, 0, 1);
+    lua_newtable(L);
+    for (lua_pushnil(L); lua_type(L, 5) == LUA_TTABLE && lua_next(L, 5);) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 6);
+    }
+    lua_settop(L, 6);
+    static const char *const fields[] = {"exchange", "routing_key", "body"};
+    for (int i = 0; i < 3; i++) {
+        lua_pushvalue(L, 2 + i);
+        lua_setfield(L, 6, fields[i]);
+    }
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, 6);
+    lua_rawseti(L, 7, 1);
+    return publish(L, c, 7, 1, 1);
 }
 
-/* conn:publish_batch({ {exchange=, routing_key=, body=, ...options}, ... }): one wait for every confirm. */
+/* conn:publish_batch({ {exchange=, routing_key=, body=, ...options}, ... } [, {wait = false}]): one wait for
+ * every confirm; without waiting it returns once sent, and wait_confirms (or the next waiting publish) waits. */
 static int connection_publish_batch(lua_State *L) {
     connection *c = check_connection(L);
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
+    lua_settop(L, 3);
+    int wait = option_flag(L, 3, "wait", 1);
     size_t count = lua_objlen(L, 2);
-    return count == 0 ? 0 : publish(L, c, 2, count);
+    return count == 0 ? 0 : publish(L, c, 2, count, wait);
+}
+
+/* conn:wait_confirms(): waits until the broker confirmed every message published without waiting; raises
+ * a nack, a returned mandatory message or a closed channel among them. */
+static int connection_wait_confirms(lua_State *L) {
+    connection *c = check_connection(L);
+    lua_settop(L, 1);
+    finish_batch(L, c, "wait_confirms");
+    return 0;
 }
 
 /* ---------- consuming ---------- */
@@ -1347,6 +1460,8 @@ static void init_environment(lua_State *L) {
     lua_createtable(L, 0, 3);
     lua_newtable(L);
     lua_setfield(L, -2, "topology");
+    lua_newtable(L);
+    lua_setfield(L, -2, "unconfirmed");
     lua_setfenv(L, -2);
 }
 
@@ -1389,6 +1504,7 @@ static const luaL_Reg connection_methods[] = {
     {"queue_unbind", connection_queue_unbind},
     {"publish", connection_publish},
     {"publish_batch", connection_publish_batch},
+    {"wait_confirms", connection_wait_confirms},
     {"consume", connection_consume},
     {"cancel", connection_cancel},
     {"receive", connection_receive},

@@ -119,12 +119,35 @@ function Feed:messages_of(txn)
   return list
 end
 
-function Feed:publish(list)
-  for first = 1, #list, SLICE do
-    self.broker:publish_batch({ unpack(list, first, math.min(first + SLICE - 1, #list)) })
-  end
+-- Waits for the confirms of the messages in flight; the position they end at is then confirmed.
+function Feed:settle()
+  local flight = self.in_flight
+  if not flight then return end
+  self.broker:wait_confirms()
+  self.in_flight = nil
   self:report_reconnections()
-  self.published = self.published + #list
+  self.published = self.published + flight.count
+  if flight.position then self:confirm(flight.position) end
+end
+
+function Feed:confirm(position)
+  self.confirmed, self.unsaved = position, position
+  if core.monotonic() - (self.saved_at or 0) >= CHECKPOINT_INTERVAL then self:save_checkpoint(position) end
+end
+
+-- Sends the messages of the transactions ending at position without waiting for their confirms, in slices
+-- each sent once the one before is confirmed: the next transactions are read and encoded meanwhile.
+function Feed:publish(list, position)
+  if #list == 0 then
+    self:settle()
+    return self:confirm(position)
+  end
+  for first = 1, #list, SLICE do
+    local last = math.min(first + SLICE - 1, #list)
+    self:settle()
+    self.broker:publish_batch({ unpack(list, first, last) }, { wait = false })
+    self.in_flight = { count = last - first + 1, position = last == #list and position or nil }
+  end
 end
 
 function Feed:save_checkpoint(position)
@@ -133,28 +156,37 @@ function Feed:save_checkpoint(position)
   self.unsaved = nil
 end
 
--- One step: wait up to timeout seconds for a transaction, publish it together with the transactions that have
--- already arrived behind it (one wait for all their confirms, so small transactions do not each cost a round
--- trip), checkpoint. Returns the number of messages published (0 when none came). Raises when MySQL or the
--- broker failed; the caller recovers.
+-- One step: take the transactions that have arrived (waiting up to timeout seconds for one when nothing is in
+-- flight), encode them while the confirms of the step before are outstanding, then send them without
+-- waiting (one wait for all their confirms, at the next step, so small transactions do not each cost a round
+-- trip). A position is checkpointed only once every message up to it is confirmed. Returns the number of
+-- messages sent (0 when none came). Raises when MySQL or the broker failed; the caller recovers.
 function Feed:step(timeout)
-  local txn = self.stream:next(timeout)
+  local txn = self.stream:next(self.in_flight and 0 or timeout)
   local list, last = {}, txn
   while txn do
     for _, m in ipairs(self:messages_of(txn)) do list[#list + 1] = m end
     last = txn
     txn = #list < SLICE and self.stream:next(0) or nil
   end
-  if last then self:publish(list) end
-  local position = last and { gtid = last.gtid, file = last.file, pos = last.pos } or self.stream:position()
-  if position then
-    self.confirmed, self.unsaved = position, position
-    if core.monotonic() - (self.saved_at or 0) >= CHECKPOINT_INTERVAL then self:save_checkpoint(position) end
+  if last then
+    self:publish(list, { gtid = last.gtid, file = last.file, pos = last.pos })
+  elseif self.in_flight then
+    self:settle()
+  else
+    local position = self.stream:position()
+    if position then self:confirm(position) end
   end
   return #list
 end
 
 function Feed:close()
+  if self.in_flight then
+    local ok, err = pcall(self.settle, self)
+    if not ok then
+      log.error("%s; the checkpoint stays before the unconfirmed messages", errors.without_location(err))
+    end
+  end
   if self.unsaved then self:save_checkpoint(self.unsaved) end
   if self.stream then self.stream:close() end
   if self.broker then self.broker:close() end
@@ -177,7 +209,7 @@ function feed.is_transient(message)
   local code = tonumber(message:match("%((%d+)%)$"))
   if code and ((code >= 2000 and code < 3000) or code == 1927 or code == 1053 or code == 4031) then return true end
   return message:find("^reconnect: cannot reach ") ~= nil or message:find("^connect: cannot connect to ") ~= nil
-    or message:find("^publish: the broker nacked ") ~= nil
+    or message:find("^publish: the broker nacked ") ~= nil or message:find("^wait_confirms: the broker nacked ") ~= nil
 end
 
 -- Runs until SIGTERM or SIGINT (returns 0) or a failure retrying cannot mend (logs it, returns 1). MySQL or
@@ -195,6 +227,7 @@ function Feed:run()
     if ok then
       backoff = 0.5
     else
+      self.in_flight = nil -- sent again from the last confirmed position
       if stop_requested() then break end
       local message = errors.without_location(err)
       if not feed.is_transient(message) then
