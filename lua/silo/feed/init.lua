@@ -163,14 +163,14 @@ end
 -- messages sent (0 when none came). Raises when MySQL or the broker failed; the caller recovers.
 function Feed:step(timeout)
   local txn = self.stream:next(self.in_flight and 0 or timeout)
-  local list, last = {}, txn
+  local list, received = {}, txn ~= nil
   while txn do
     for _, m in ipairs(self:messages_of(txn)) do list[#list + 1] = m end
-    last = txn
     txn = #list < SLICE and self.stream:next(0) or nil
   end
-  if last then
-    self:publish(list, { gtid = last.gtid, file = last.file, pos = last.pos })
+  if received then
+    -- the stream's position, not the transaction's own GTID: it holds the last GTID of every domain
+    self:publish(list, self.stream:position())
   elseif self.in_flight then
     self:settle()
   else
