@@ -1,11 +1,12 @@
 -- The demo's Lua half, run by scripts/demo inside silo-lua with the demo's settings in the environment:
 --   silo-lua run scripts/demo.lua SILO_LUA_BINARY
 -- It fills the event listing silos, starts `silo-lua feed` as a child process, changes rows in MariaDB, and
--- runs what a silovator daemon does (consume the feed, dispatch to the listen blocks, ack) until the listing
--- of the changed event shows the change.
+-- runs what a silovator daemon does (consume the feed, dispatch to the listen blocks, send what they
+-- published, ack) until the listing of the changed event shows the change.
 local amqp = require "silo.amqp"
 local config = require "silo.config"
 local core = require "silo.core"
+local feed_message = require "silo.feed.message"
 local json = require "silo.json"
 local mysql = require "silo.mysql"
 
@@ -63,7 +64,10 @@ db:exec("UPDATE artists SET name = ? WHERE id = ?", renamed, headliner.id)
 local user = db:query("SELECT id FROM users WHERE id NOT IN (SELECT user_id FROM attendances WHERE event_id = ?) LIMIT 1",
   event_id)[1]
 db:exec("INSERT INTO attendances (id, event_id, user_id) SELECT MAX(id) + 1, ?, ? FROM attendances", event_id, user.id)
-say("renamed artist %d to %q; user %d is going to event %d", headliner.id, renamed, user.id, event_id)
+local _, new_user = db:exec("INSERT INTO users (username, email, created_at) VALUES (?, ?, ?)", "ada",
+  "ada@example.com", core.datetime())
+say("renamed artist %d to %q; user %d is going to event %d; user %d signed up", headliner.id, renamed, user.id,
+  event_id, new_user)
 
 say("\n== the silovators: each message dispatched to the listen blocks that match it")
 broker:consume(queue, { prefetch = 100 })
@@ -72,11 +76,15 @@ deadline = core.monotonic() + 60
 repeat
   delivery = broker:receive(1)
   if delivery then
-    local message = json.decode(delivery.body)
-    for _, result in ipairs(assert(app:dispatch(message))) do
+    local results = assert(app:dispatch(json.decode(delivery.body)))
+    if #results == 0 then say("%-22s (no listen block: for a mailer)", delivery.routing_key) end
+    for _, result in ipairs(results) do
       say("%-22s %-26s %s %s", delivery.routing_key, result.silovator, result.block,
         result.ok and "ok" or ("FAILED: " .. result.error))
     end
+    -- what the blocks published (EmailRequests...) is confirmed before the message that caused it is acked
+    local published = feed_message.published_envelopes(config.get("exchange"), results)
+    if #published > 0 then broker:publish_batch(published) end
     broker:ack(delivery)
   end
   local doc = listings:find_one({ _id = event_id })

@@ -77,6 +77,29 @@ function message.hand_made(op, model_name, id, options)
   return body, op .. "." .. model_name, "publish-" .. core.random_hex(12)
 end
 
+-- What a listen block gave publish() ({ op =, model =, id =, attributes =, changes = }, as EmailRequest.new
+-- builds it), as a hand-made message of the feed's format: the message, its routing key and a fresh id.
+function message.from_published(value)
+  if type(value) ~= "table" then
+    error("publish: a message is a table { op =, model =, attributes = }, got " .. type(value), 2)
+  end
+  return message.hand_made(value.op, value.model, value.id, {
+    table = value.table, attributes = value.attributes, changes = value.changes,
+  })
+end
+
+-- The envelopes of everything the successful blocks of one dispatch published, for publish_batch: a daemon
+-- sends them, waits for the confirms, and only then acks the message it dispatched.
+function message.published_envelopes(exchange, results)
+  local list = {}
+  for _, result in ipairs(results) do
+    for _, value in ipairs(result.ok and result.published or {}) do
+      list[#list + 1] = message.envelope(exchange, message.from_published(value))
+    end
+  end
+  return list
+end
+
 -- What silo.amqp's publish_batch takes for one message: persistent JSON with the message id.
 function message.envelope(exchange, body, routing_key, id)
   return {
