@@ -3,59 +3,10 @@
  *   publish_confirmed_per_s <n>
  *   consume_acked_per_s <n>
  * Usage: amqp_baseline URL QUEUE MESSAGES BATCH BODY_BYTES */
-#include <amqp.h>
-#include <amqp_tcp_socket.h>
-#include <stdio.h>
-#include <stdlib.h>
+#define BENCH_NAME "amqp_baseline"
+#include "amqp_bench.h"
+
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void check(int ok, const char *what) {
-    if (!ok) {
-        fprintf(stderr, "amqp_baseline: %s failed\n", what);
-        exit(1);
-    }
-}
-
-static void check_reply(amqp_connection_state_t conn, const char *what) {
-    check(amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL, what);
-}
-
-static amqp_connection_state_t connect_to(char *url) {
-    struct amqp_connection_info info;
-    check(amqp_parse_url(url, &info) == AMQP_STATUS_OK, "parsing the URL");
-    amqp_connection_state_t conn = amqp_new_connection();
-    amqp_socket_t *socket = amqp_tcp_socket_new(conn);
-    check(socket && amqp_socket_open(socket, info.host, info.port) == AMQP_STATUS_OK, "opening the socket");
-    amqp_rpc_reply_t login = amqp_login(conn, info.vhost[0] ? info.vhost : "/", 0, 131072, 60,
-                                        AMQP_SASL_METHOD_PLAIN, info.user, info.password);
-    check(login.reply_type == AMQP_RESPONSE_NORMAL, "logging in");
-    return conn;
-}
-
-/* Waits until every publish up to last_tag was acked. */
-static void wait_for_confirms(amqp_connection_state_t conn, uint64_t last_tag) {
-    uint64_t confirmed = 0;
-    while (confirmed < last_tag) {
-        amqp_frame_t frame;
-        int status = amqp_simple_wait_frame(conn, &frame);
-        if (status != AMQP_STATUS_OK)
-            fprintf(stderr, "amqp_baseline: %s\n", amqp_error_string2(status));
-        check(status == AMQP_STATUS_OK, "waiting for confirms");
-        if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
-            amqp_basic_ack_t *ack = frame.payload.method.decoded;
-            if (ack->multiple || ack->delivery_tag == confirmed + 1)
-                confirmed = ack->delivery_tag > confirmed ? ack->delivery_tag : confirmed;
-        }
-        amqp_maybe_release_buffers(conn);
-    }
-}
 
 static double publish_all(amqp_connection_state_t conn, amqp_bytes_t queue, int messages, int batch,
                           amqp_bytes_t body) {

@@ -3,57 +3,10 @@
  * BATCH at a time, waiting for every confirm of a batch before the next. Prints:
  *   published_confirmed_per_s <n>
  * Usage: feed_baseline URL EXCHANGE ROUTING_KEY MESSAGES BATCH BODY_BYTES */
-#include <amqp.h>
-#include <amqp_tcp_socket.h>
-#include <stdio.h>
-#include <stdlib.h>
+#define BENCH_NAME "feed_baseline"
+#include "amqp_bench.h"
+
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void check(int ok, const char *what) {
-    if (!ok) {
-        fprintf(stderr, "feed_baseline: %s failed\n", what);
-        exit(1);
-    }
-}
-
-static amqp_connection_state_t connect_to(char *url) {
-    struct amqp_connection_info info;
-    check(amqp_parse_url(url, &info) == AMQP_STATUS_OK, "parsing the URL");
-    amqp_connection_state_t conn = amqp_new_connection();
-    amqp_socket_t *socket = amqp_tcp_socket_new(conn);
-    check(socket && amqp_socket_open(socket, info.host, info.port) == AMQP_STATUS_OK, "opening the socket");
-    check(amqp_login(conn, info.vhost[0] ? info.vhost : "/", 0, 131072, 60, AMQP_SASL_METHOD_PLAIN, info.user,
-                     info.password).reply_type == AMQP_RESPONSE_NORMAL,
-          "logging in");
-    amqp_channel_open(conn, 1);
-    check(amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL, "channel.open");
-    amqp_confirm_select(conn, 1);
-    check(amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL, "confirm.select");
-    return conn;
-}
-
-/* Waits until the broker acked every publish up to last_tag. */
-static void wait_for_confirms(amqp_connection_state_t conn, uint64_t last_tag) {
-    for (uint64_t confirmed = 0; confirmed < last_tag;) {
-        amqp_frame_t frame;
-        check(amqp_simple_wait_frame(conn, &frame) == AMQP_STATUS_OK, "waiting for confirms");
-        check(!(frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_NACK_METHOD),
-              "a publish (nacked)");
-        if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
-            amqp_basic_ack_t *ack = frame.payload.method.decoded;
-            if (ack->delivery_tag > confirmed)
-                confirmed = ack->delivery_tag;
-        }
-        amqp_maybe_release_buffers(conn);
-    }
-}
 
 static void publish_one(amqp_connection_state_t conn, amqp_bytes_t exchange, amqp_bytes_t key, amqp_bytes_t body,
                         uint64_t tag) {
@@ -76,6 +29,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     amqp_connection_state_t conn = connect_to(argv[1]);
+    amqp_channel_open(conn, 1);
+    check_reply(conn, "channel.open");
+    amqp_confirm_select(conn, 1);
+    check_reply(conn, "confirm.select");
     amqp_bytes_t exchange = amqp_cstring_bytes(argv[2]), key = amqp_cstring_bytes(argv[3]);
     long messages = atol(argv[4]), batch = atol(argv[5]);
     size_t body_bytes = (size_t)atol(argv[6]);
