@@ -60,12 +60,6 @@ typedef struct {
 
 /* ---------- small helpers ---------- */
 
-static double monotonic_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static struct timeval to_timeval(double seconds) {
     if (seconds < 0)
         seconds = 0;
@@ -712,7 +706,7 @@ static void settle_batch(lua_State *L, connection *c);
 static void compact_batch(lua_State *L, connection *c);
 
 static void reconnect(lua_State *L, connection *c) {
-    double started = monotonic_seconds(), delay = 0.1;
+    double started = silo_monotonic_seconds(), delay = 0.1;
     char why[MESSAGE_SIZE] = "";
     for (;;) {
         if (open_connection(c, why, sizeof why) == 0) {
@@ -722,7 +716,7 @@ static void reconnect(lua_State *L, connection *c) {
                 return;
             snprintf(why, sizeof why, "%s", c->error);
         }
-        double elapsed = monotonic_seconds() - started;
+        double elapsed = silo_monotonic_seconds() - started;
         if (elapsed + delay > c->reconnect_timeout)
             luaL_error(L, "reconnect: cannot reach %s: %s (gave up after %d s)", c->redacted, why, (int)(elapsed + 0.5));
         unsigned char jitter;
@@ -1219,7 +1213,7 @@ static int report_reconnection(lua_State *L, connection *c) {
 static int connection_receive(lua_State *L) {
     connection *c = check_connection(L);
     double timeout = luaL_optnumber(L, 2, -1);
-    double deadline = monotonic_seconds() + timeout;
+    double deadline = silo_monotonic_seconds() + timeout;
     lua_settop(L, 1);
     for (;;) {
         ensure_connected(L, c);
@@ -1233,7 +1227,7 @@ static int connection_receive(lua_State *L) {
         }
         if (pop_pending(L, c))
             return 1;
-        struct timeval wait = to_timeval(deadline - monotonic_seconds());
+        struct timeval wait = to_timeval(deadline - silo_monotonic_seconds());
         if (handle_next_frame(L, c, timeout < 0 ? NULL : &wait) == TIMED_OUT) {
             lua_pushnil(L);
             return 1;

@@ -1,6 +1,8 @@
 /* binding.c - the parts every C binding shares. */
 #include "binding.h"
 
+#include <time.h>
+
 int silo_binding_open(lua_State *L, const char *metatable, const luaL_Reg *methods, const luaL_Reg *functions) {
     if (luaL_newmetatable(L, metatable)) {
         luaL_register(L, NULL, methods);
@@ -11,6 +13,12 @@ int silo_binding_open(lua_State *L, const char *metatable, const luaL_Reg *metho
     lua_newtable(L);
     luaL_register(L, NULL, functions);
     return 1;
+}
+
+double silo_monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void silo_binding_default_setting(lua_State *L, int index, const char *key) {

@@ -11,4 +11,7 @@ int silo_binding_open(lua_State *L, const char *metatable, const luaL_Reg *metho
 /* When the argument at index is none or nil, puts require("silo.config").get(key) there. */
 void silo_binding_default_setting(lua_State *L, int index, const char *key);
 
+/* Seconds on a clock that never jumps: for deadlines and backoff. */
+double silo_monotonic_seconds(void);
+
 #endif

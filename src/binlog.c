@@ -66,12 +66,6 @@ typedef struct {
     double read_timeout, last_heard;
 } binlog_stream;
 
-static double monotonic_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- server settings ---- */
 
 typedef struct {
@@ -214,7 +208,7 @@ static void connect_to_server(lua_State *L, binlog_stream *s, const char *url, d
     mysql_options(s->mysql, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
     mysql_options(s->mysql, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
     s->read_timeout = read_timeout;
-    s->last_heard = monotonic_seconds();
+    s->last_heard = silo_monotonic_seconds();
     if (!mysql_real_connect(s->mysql, a.host, a.user[0] ? a.user : NULL, a.password, NULL, a.port, NULL, 0))
         luaL_error(L, "binlog: connect to %s: %s (%d)", s->url, mysql_error(s->mysql), mysql_errno(s->mysql));
 }
@@ -476,7 +470,7 @@ static int binlog_open(lua_State *L) {
 static int fetch_event(lua_State *L, binlog_stream *s, binlog_event *event) {
     MARIADB_RPL_EVENT *fetched = mariadb_rpl_fetch(s->rpl, s->event);
     s->event = fetched; /* on failure the library has freed the event passed in */
-    s->last_heard = monotonic_seconds();
+    s->last_heard = silo_monotonic_seconds();
     if (!fetched) {
         if (s->interrupted || all_interrupted)
             return 0;
@@ -768,7 +762,7 @@ static int event_arrives(binlog_stream *s, double deadline) {
     MARIADB_PVIO *pvio = s->mysql->net.pvio;
     if (!pvio || pvio->ctls || pvio->cache_pos < pvio->cache + pvio->cache_size)
         return 1;
-    double left = deadline - monotonic_seconds();
+    double left = deadline - silo_monotonic_seconds();
     struct pollfd socket_fd = {.fd = (int)mysql_get_socket(s->mysql), .events = POLLIN};
     return poll(&socket_fd, 1, isinf(deadline) ? -1 : left > 0 ? (int)ceil(left * 1000) : 0) > 0;
 }
@@ -779,11 +773,11 @@ static int event_arrives(binlog_stream *s, double deadline) {
 static int stream_next(lua_State *L) {
     binlog_stream *s = check_open_stream(L, 1);
     double timeout = luaL_optnumber(L, 2, -1);
-    double deadline = timeout >= 0 ? monotonic_seconds() + timeout : INFINITY;
+    double deadline = timeout >= 0 ? silo_monotonic_seconds() + timeout : INFINITY;
     binlog_event event;
     while (!s->interrupted && !all_interrupted) {
         /* past the read timeout, the read below fails with the library's lost-connection error */
-        if (!event_arrives(s, deadline) && monotonic_seconds() - s->last_heard < s->read_timeout) {
+        if (!event_arrives(s, deadline) && silo_monotonic_seconds() - s->last_heard < s->read_timeout) {
             if (s->interrupted || all_interrupted)
                 break;
             lua_pushnil(L); /* the deadline passed, or a signal came that the caller wants to look at */
