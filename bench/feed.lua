@@ -15,6 +15,7 @@ local amqp = require "silo.amqp"
 local config = require "silo.config"
 local core = require "silo.core"
 local feed = require "silo.feed"
+local sql = require "spec.support.sql"
 local support = require "spec.support.feed"
 
 local baseline = arg[1]
@@ -38,7 +39,7 @@ end
 local function run_feed(model, exchange, start, rows)
   local checkpoint_path = os.tmpname()
   os.remove(checkpoint_path)
-  local f = feed.new { models = { model }, mysql_url = support.url_for(support.DATABASE), exchange = exchange,
+  local f = feed.new { models = { model }, mysql_url = sql.url(support.DATABASE), exchange = exchange,
                        checkpoint = checkpoint_path, start = start }
   f:connect_broker()
   f:open_stream(f:resume_position()) -- a running feed is connected already: the clock starts after

@@ -10,10 +10,11 @@ local core = require "silo.core"
 local json = require "silo.json"
 local mysql = require "silo.mysql"
 local cli = require "spec.support.cli"
+local sql = require "spec.support.sql"
 local support = require "spec.support.feed"
 
 local function write(table_name, rate, seconds)
-  local db = mysql.connect(support.url_for(support.DATABASE))
+  local db = mysql.connect(sql.url(support.DATABASE))
   local sql = "INSERT INTO " .. table_name .. " (name, sent_at) VALUES ('latency', ?)"
   local total = rate * seconds
   local started = core.monotonic()
@@ -48,7 +49,7 @@ end
 
 local function run(broker, exchange, table_name, root, checkpoint_path, processes, rate, seconds)
   local feed = support.start_feed {
-    SILO_APP_ROOT = root, SILO_MYSQL_URL = support.url_for(support.DATABASE), SILO_EXCHANGE = exchange,
+    SILO_APP_ROOT = root, SILO_MYSQL_URL = sql.url(support.DATABASE), SILO_EXCHANGE = exchange,
     SILO_FEED_CHECKPOINT = checkpoint_path, SILO_FEED_START = "now", SILO_LOG_LEVEL = "info",
   }
   processes[#processes + 1] = feed

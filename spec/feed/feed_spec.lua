@@ -1,13 +1,14 @@
 local core = require "silo.core"
 local feed = require "silo.feed"
 local checkpoint = require "silo.feed.checkpoint"
+local sql = require "spec.support.sql"
 local support = require "spec.support.feed"
 
 describe("the feed", function()
   local db, table_name, model, broker, exchange, queue, checkpoint_path
 
   local function new_feed(start)
-    local f = feed.new { models = { model }, mysql_url = support.url_for(support.DATABASE), exchange = exchange,
+    local f = feed.new { models = { model }, mysql_url = sql.url(support.DATABASE), exchange = exchange,
                          checkpoint = checkpoint_path, start = start or "now" }
     f:connect_broker()
     f:open_stream(f:resume_position())

@@ -6,6 +6,7 @@ local cli = require "spec.support.cli"
 local config = require "silo.config"
 local feed_module = require "silo.feed"
 local mysql = require "silo.mysql"
+local sql = require "spec.support.sql"
 local support = require "spec.support.feed"
 
 local ROWS, PER_TRANSACTION = 50000, 500
@@ -17,7 +18,7 @@ describe("silo-lua feed, the process", function()
 
   local function start_feed()
     local process = support.start_feed {
-      SILO_APP_ROOT = root, SILO_MYSQL_URL = support.url_for(support.DATABASE), SILO_EXCHANGE = exchange,
+      SILO_APP_ROOT = root, SILO_MYSQL_URL = sql.url(support.DATABASE), SILO_EXCHANGE = exchange,
       SILO_FEED_CHECKPOINT = checkpoint_path, SILO_FEED_START = start,
     }
     processes[#processes + 1] = process

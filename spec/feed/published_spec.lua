@@ -1,12 +1,7 @@
 -- What listen blocks publish() becomes feed messages, sent only for the blocks that succeeded.
 local message = require "silo.feed.message"
+local dsl = require "spec.support.dsl"
 local support = require "spec.support.feed"
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
 
 describe("what listen blocks publish", function()
   it("becomes a hand-made feed message", function()
@@ -27,11 +22,9 @@ describe("what listen blocks publish", function()
   end)
 
   it("reaches the exchange from the blocks that succeeded, not from one that failed", function()
-    local root = os.tmpname()
-    os.remove(root)
-    assert(os.execute("mkdir -p " .. root .. "/silovators") == 0)
-    write(root .. "/models.lua", 'Model("User")\n')
-    write(root .. "/silovators/mail.lua", [[
+    local app = dsl.load_app {
+      ["models.lua"] = 'Model("User")\n',
+      ["silovators/mail.lua"] = [[
 local S = AsyncObserver("MailSilovator")
 S:listen("create", User, function()
   publish({ op = "create", model = "EmailRequest", attributes = { kind = "welcome", user_id = user.id } })
@@ -41,9 +34,8 @@ S:listen("create", User, function()
   error("the mailer's template is missing")
 end)
 return S
-]])
-    local app = require("silo.app").new { root = root }
-    assert(app:load())
+]],
+    }
     local results = assert(app:dispatch {
       op = "create", model = "User", table = "users", id = 7, attributes = { id = 7, email = "a@example.com" },
       source = { ts = 1 } })
@@ -56,7 +48,6 @@ return S
       broker:queue_delete(queue)
       broker:exchange_delete(exchange)
       broker:close()
-      os.execute("rm -rf " .. root)
     end)
     broker:publish_batch(message.published_envelopes(exchange, results))
     local got = support.drain(broker, 0.5)

@@ -5,6 +5,7 @@ local core = require "silo.core"
 local mysql = require "silo.mysql"
 local generator = require "db.generator"
 local json = require "silo.json"
+local sql = require "spec.support.sql"
 
 local app = {}
 app.SEED = 20100326 -- the day of the Songkick talk
@@ -16,7 +17,7 @@ function app.open_database(seed)
   local admin = mysql.connect(url)
   local name = "silo_app_spec_" .. core.random_hex(6)
   admin:exec("CREATE DATABASE " .. name)
-  local database_url = url:gsub("^(mysql://[^/]*/)[^?]*", "%1" .. name)
+  local database_url = sql.url(name)
   local db = mysql.connect(database_url)
   generator.load(db, "small", seed or app.SEED)
   return {

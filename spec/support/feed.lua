@@ -5,22 +5,19 @@ local config = require "silo.config"
 local core = require "silo.core"
 local json = require "silo.json"
 local mysql = require "silo.mysql"
+local sql = require "spec.support.sql"
 
 local support = {}
 
 support.DATABASE = "silo_feed_spec"
 
--- The configured MySQL URL, pointed at database.
-function support.url_for(database)
-  return (config.get("mysql_url"):gsub("^(mysql://[^/]*/)[^?]*", "%1" .. database))
-end
 
 -- A table feed_rows_<random> in silo_feed_spec and the model the feed observes for it.
 function support.open_table()
   local admin = mysql.connect(config.get("mysql_url"))
   admin:exec("CREATE DATABASE IF NOT EXISTS " .. support.DATABASE)
   admin:close()
-  local db = mysql.connect(support.url_for(support.DATABASE))
+  local db = mysql.connect(sql.url(support.DATABASE))
   local table_name = "feed_rows_" .. core.random_hex(4)
   db:exec("CREATE TABLE " .. table_name .. " (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL, "
     .. "amount DECIMAL(10,2) NULL, seen_at DATETIME NULL) ENGINE=InnoDB")

@@ -1,5 +1,6 @@
 -- spec.support.sql: runs SQL on the test MariaDB through the mariadb command-line client, so that specs can
 -- write rows without depending on any silo binding.
+local cli = require "spec.support.cli"
 local config = require "silo.config"
 
 local sql = {}
@@ -11,10 +12,6 @@ local function address()
   return user, password, host, port ~= "" and port or "3306"
 end
 
-local function shell_quote(text)
-  return "'" .. text:gsub("'", "'\\''") .. "'"
-end
-
 -- Runs the statements and returns the rows of the last result as arrays of strings ("NULL" for NULL).
 function sql.run(statements)
   local user, password, host, port = address()
@@ -24,7 +21,7 @@ function sql.run(statements)
   handle:close()
   local command = string.format(
     "MYSQL_PWD=%s mariadb -h%s -P%s -u%s --default-character-set=utf8mb4 -N -B -r < %s 2>&1; echo \"exit=$?\"",
-    shell_quote(password), host, port, shell_quote(user), file)
+    cli.shell_quote(password), host, port, cli.shell_quote(user), file)
   local pipe = assert(io.popen(command))
   local output = pipe:read("*a")
   pipe:close()
@@ -40,8 +37,11 @@ function sql.run(statements)
   return rows
 end
 
-function sql.url()
-  return config.get("mysql_url")
+-- The configured MySQL URL, or the same server with database in its path.
+function sql.url(database)
+  local url = config.get("mysql_url")
+  if not database then return url end
+  return (url:gsub("^(mysql://[^/]*/)[^?]*", "%1" .. database))
 end
 
 return sql
