@@ -11,11 +11,18 @@ local function sh(command)
   return status == 0 or status == true
 end
 
+-- A port below the kernel's ephemeral range (which outgoing connections take their ports from, so a port that
+-- is free there can be taken before mariadbd binds it) that no socket uses, in any state.
 local function free_port()
+  local range = io.open("/proc/sys/net/ipv4/ip_local_port_range")
+  local ephemeral_low = range and tonumber(range:read("*l"):match("^(%d+)")) or 32768
+  if range then range:close() end
   for _ = 1, 100 do
-    local port = math.random(20000, 60000)
-    local listening = io.popen("ss -Htln 'sport = :" .. port .. "'"):read("*a")
-    if listening == "" then return port end
+    local port = math.random(20000, ephemeral_low - 1)
+    local pipe = io.popen("ss -Htan 'sport = :" .. port .. "'")
+    local in_use = pipe:read("*a")
+    pipe:close()
+    if in_use == "" then return port end
   end
   error("no free port found")
 end
